@@ -1,0 +1,176 @@
+/* grad.c: the reverse-mode driver.
+ *
+ * Like micrograd and tinygrad's gradient table: seed the result with 1,
+ * walk the steps backwards, ask each step's op (ops.c: op_adjoint) for the
+ * contribution to each operand, and add contributions that meet in one
+ * variable. The adjoint of every forward step that needs one becomes a
+ * step of its own (dX), so the derived program reads like the document:
+ * dZ = A * (1 - A) * dA. The seed itself is the constant 1 and never a
+ * step, so ones(r, c) * dL simplifies to ones(r, c).
+ */
+#include <string.h>
+
+#include "gradc.h"
+
+/* Which forward vars lie on a path from a wanted input to the result. */
+static bool *needed(const Prog *p, const bool *wrt)
+{
+    int n = p->nvars;
+    bool *active = arena_alloc(p->arena, (size_t)n * sizeof *active);
+    bool *useful = arena_alloc(p->arena, (size_t)n * sizeof *useful);
+    for (int v = 0; v < n; v++) {
+        const Var *x = &p->vars[v];
+        if (x->kind == VAR_INPUT)
+            active[v] = wrt ? wrt[v] : true;
+        else if (x->kind == VAR_STEP) {
+            const Node *d = x->def;
+            if (d->op == OP_VAR)
+                active[v] = active[d->var];
+            for (int i = 0; i < d->nargs; i++)
+                if (d->arg[i]->op == OP_VAR && active[d->arg[i]->var])
+                    active[v] = true;
+        }
+    }
+    if (p->result >= 0)
+        useful[p->result] = true;
+    for (int v = n - 1; v >= 0; v--) {
+        const Var *x = &p->vars[v];
+        if (!useful[v] || x->kind != VAR_STEP)
+            continue;
+        if (x->def->op == OP_VAR)
+            useful[x->def->var] = true;
+        for (int i = 0; i < x->def->nargs; i++)
+            if (x->def->arg[i]->op == OP_VAR)
+                useful[x->def->arg[i]->var] = true;
+    }
+    for (int v = 0; v < n; v++)
+        active[v] = active[v] && useful[v];
+    return active;
+}
+
+static const char *adjoint_name(Prog *p, int v)
+{
+    return prog_fresh_name(p, arena_printf(p->arena, "d%s", p->vars[v].name));
+}
+
+static int add_adjoint(Prog *p, int of, Node *def)
+{
+    int v = prog_add_var(p, adjoint_name(p, of), VAR_ADJOINT, p->vars[of].shape, def,
+                         (Span){0});
+    p->vars[v].temp = true;
+    p->vars[v].of = of;
+    return v;
+}
+
+/* Adds a contribution to the adjoint of var v. */
+static void contribute(Graph *g, Node **adj, int v, Node *c)
+{
+    if (!c || node_is_const(c, 0))
+        return;
+    adj[v] = adj[v] ? g_add(g, adj[v], c) : c;
+}
+
+/* node_walk callback: marks the vars a live step reads. */
+static void mark_live(Node *n, void *ctx)
+{
+    bool *live = ctx;
+    if (n->op == OP_VAR)
+        live[n->var] = true;
+}
+
+void grad_derive(Prog *p, const bool *wrt, Diag *d)
+{
+    Graph *g = p->g;
+    int nfwd = p->nvars;
+    bool *need = needed(p, wrt);
+    Node **adj = arena_alloc(p->arena, (size_t)nfwd * sizeof *adj);
+
+    adj[p->result] = g_const(g, 1, p->vars[p->result].shape); /* the seed */
+    for (int v = nfwd - 1; v >= 0; v--) {
+        if (!need[v] || p->vars[v].kind != VAR_STEP || !adj[v])
+            continue;
+        Node *dy = adj[v];
+        if (v != p->result)
+            dy = g_var(g, add_adjoint(p, v, adj[v]), p->vars[v].shape);
+        Node *def = p->vars[v].def;
+        if (def->op == OP_VAR) { /* an alias: D = C */
+            if (need[def->var])
+                contribute(g, adj, def->var, dy);
+            continue;
+        }
+        Node *c[2];
+        op_adjoint(g, def, g_var(g, v, p->vars[v].shape), dy, c);
+        for (int i = 0; i < def->nargs; i++)
+            if (def->arg[i]->op == OP_VAR && need[def->arg[i]->var])
+                contribute(g, adj, def->arg[i]->var, c[i]);
+    }
+
+    p->grad = arena_alloc(p->arena, (size_t)nfwd * sizeof *p->grad);
+    for (int v = 0; v < nfwd; v++) {
+        p->grad[v] = -1;
+        const Var *x = &p->vars[v];
+        if (x->kind != VAR_INPUT || (wrt && !wrt[v]))
+            continue;
+        if (!need[v])
+            diag_warning(d, x->span,
+                         "input '%s' does not affect the result '%s'; its gradient is zero",
+                         x->name, p->vars[p->result].name);
+        Node *def = adj[v] ? adj[v] : g_const(g, 0, x->shape);
+        p->grad[v] = add_adjoint(p, v, def);
+    }
+
+    /* Dead steps: adjoints that no wanted gradient reads. */
+    bool *live = arena_alloc(p->arena, (size_t)p->nvars * sizeof *live);
+    for (int v = 0; v < nfwd; v++)
+        if (p->grad[v] >= 0)
+            live[p->grad[v]] = true;
+    for (int v = p->nvars - 1; v >= nfwd; v--) {
+        if (live[v])
+            node_walk(g, p->vars[v].def, mark_live, live);
+        else
+            p->vars[v].dead = true;
+    }
+    p->derived = true;
+}
+
+/* Rebuilds the node with every VAR replaced by its closed form. */
+typedef struct Closed {
+    Prog *p;
+    Node **form;    /* per var */
+    Node **memo;    /* per original node id */
+    int nmemo;
+} Closed;
+
+static void close_node(Node *n, void *ctx)
+{
+    Closed *c = ctx;
+    Node *r;
+    if (n->op == OP_VAR)
+        r = c->form[n->var];
+    else if (n->op == OP_CONST)
+        r = n;
+    else
+        r = g_rebuild(c->p->g, n, c->memo[n->arg[0]->id],
+                      n->nargs > 1 ? c->memo[n->arg[1]->id] : NULL);
+    c->memo[n->id] = r;
+}
+
+Node **prog_closed_forms(Prog *p)
+{
+    Closed c = {p, NULL, NULL, p->g->nnodes};
+    c.form = arena_alloc(p->arena, (size_t)p->nvars * sizeof *c.form);
+    c.memo = arena_alloc(p->arena, (size_t)c.nmemo * sizeof *c.memo);
+    for (int v = 0; v < p->nvars; v++) {
+        const Var *x = &p->vars[v];
+        if (x->dead)
+            continue;
+        if (!x->def) {
+            c.form[v] = g_var(p->g, v, x->shape);
+            continue;
+        }
+        /* Only nodes that existed before are walked; new ones are results. */
+        node_walk(p->g, x->def, close_node, &c);
+        c.form[v] = c.memo[x->def->id];
+    }
+    return c.form;
+}
