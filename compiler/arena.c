@@ -105,17 +105,22 @@ char *arena_strdup(Arena *a, const char *s) {
 }
 
 char *arena_printf(Arena *a, const char *fmt, ...) {
+    /* Short results (most) are formatted once, into a stack buffer. */
+    char small[256];
     va_list ap, ap2;
     va_start(ap, fmt);
     va_copy(ap2, ap);
-    int n = vsnprintf(NULL, 0, fmt, ap);
+    int n = vsnprintf(small, sizeof small, fmt, ap);
     va_end(ap);
+    char *p;
     if (n < 0) {
-        va_end(ap2);
-        return arena_strdup(a, "");
+        p = arena_strdup(a, "");
+    } else if ((size_t)n < sizeof small) {
+        p = arena_strndup(a, small, (size_t)n);
+    } else {
+        p = arena_alloc(a, (size_t)n + 1);
+        vsnprintf(p, (size_t)n + 1, fmt, ap2);
     }
-    char *p = arena_alloc(a, (size_t)n + 1);
-    vsnprintf(p, (size_t)n + 1, fmt, ap2);
     va_end(ap2);
     return p;
 }

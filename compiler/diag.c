@@ -119,7 +119,9 @@ static void diag_emit(Diag *d, const char *kind, Span sp, const char *fmt,
                 kind);
     else
         fprintf(out, "%s: %s: ", path, kind);
-    vfprintf(out, fmt, ap);
+    if (fmt) /* never NULL; the test keeps GCC's -Wformat-overflow quiet
+              * under -fsanitize=undefined */
+        vfprintf(out, fmt, ap);
     fputc('\n', out);
     if (src && sp.first_line > 0)
         diag_show(out, src, sp);

@@ -6,7 +6,8 @@
  * variable. The adjoint of every forward step that needs one becomes a
  * step of its own (dX), so the derived program reads like the document:
  * dZ = A * (1 - A) * dA. The seed itself is the constant 1 and never a
- * step, so ones(r, c) * dL simplifies to ones(r, c).
+ * step, so ones(r, c) * dL simplifies to ones(r, c); nor is an adjoint
+ * that is only another adjoint (an alias) or a scalar constant.
  */
 #include <string.h>
 
@@ -89,8 +90,11 @@ void grad_derive(Prog *p, const bool *wrt, Diag *d)
     for (int v = nfwd - 1; v >= 0; v--) {
         if (!need[v] || p->vars[v].kind != VAR_STEP || !adj[v])
             continue;
+        /* A step of its own, unless the adjoint is just another adjoint
+         * (dt1 = dC) or a scalar constant, which its uses take as is. */
         Node *dy = adj[v];
-        if (v != p->result)
+        bool trivial = dy->op == OP_VAR || (dy->op == OP_CONST && shape_is_scalar(dy->shape));
+        if (!trivial)
             dy = g_var(g, add_adjoint(p, v, adj[v]), p->vars[v].shape);
         Node *def = p->vars[v].def;
         if (def->op == OP_VAR) { /* an alias: D = C */
@@ -130,6 +134,12 @@ void grad_derive(Prog *p, const bool *wrt, Diag *d)
         else
             p->vars[v].dead = true;
     }
+    /* p->grad covers every var, adjoints included (they have none) */
+    int *grad = arena_alloc(p->arena, (size_t)p->nvars * sizeof *grad);
+    memcpy(grad, p->grad, (size_t)nfwd * sizeof *grad);
+    for (int v = nfwd; v < p->nvars; v++)
+        grad[v] = -1;
+    p->grad = grad;
     p->derived = true;
 }
 

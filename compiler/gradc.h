@@ -332,6 +332,8 @@ bool print_latex(FILE *out, Prog *p, bool closed);
 void print_dot(FILE *out, const Prog *p);
 /* One expression in the language, into b. */
 void print_expr(Buf *b, const Prog *p, const Node *n);
+/* The debug dump: every var (dead ones too) with its node id, to out. */
+void dump_prog(FILE *out, const Prog *p, const char *stage);
 /* Shortest "%g"-style text that reads back to exactly v. */
 void print_number(Buf *b, double v);
 

@@ -12,7 +12,7 @@
  *     widens x); 0 - x -> -x; x * 0, 0 * x, 0 / x, 0 @ x -> zeros
  *     (IEEE: this drops NaN/inf from x, the choice every symbolic
  *     differentiator makes; documented in docs/LANGUAGE.md);
- *   c1 * (c2 * x) -> (c1*c2) * x for scalar constants; x * c -> c * x;
+ *   c1 * (c2 * x) -> (c1*c2) * x for scalar constants;
  *   x + x -> 2 * x; --x -> x; x.T.T -> x; rot180(rot180(x)) -> x; x ^ 1 -> x;
  *   x ^ 0 -> ones; crop(pad(x, p, q), p, q) -> x; pad/crop by 0 -> x;
  *   sum/mean over an axis of length 1 -> x.
@@ -230,10 +230,6 @@ Node *g_binary(Graph *g, Op op, Node *a, Node *b)
             if (node_is_const(a, 0) || node_is_const(b, 0)) return g_const(g, 0, s);
             if (node_is_const(a, -1) && b_full) return g_neg(g, b);
             if (node_is_const(b, -1) && a_full) return g_neg(g, a);
-            /* constants to the left: x * c -> c * x */
-            if (is_scalar_const(b) && a->op != OP_CONST) {
-                Node *t = a; a = b; b = t;
-            }
             /* c1 * (c2 * x) -> (c1*c2) * x */
             if (is_scalar_const(a) && b->op == OP_MUL && is_scalar_const(b->arg[0]) &&
                 fold(OP_MUL, a->value, b->arg[0]->value, 0, &v))

@@ -13,6 +13,8 @@ static const char usage[] =
     "        --wrt A,B   only the gradients of these inputs\n"
     "        --closed    each gradient as one expression of the inputs\n"
     "        --latex     as LaTeX math;  --dot  as a Graphviz graph\n"
+    "        -d LETTERS  dump the program to stderr after c: check, n: normalize,\n"
+    "                    g: grad (every step, dead ones too, with node ids)\n"
     "  fmt FILE\n"
     "        check FILE and print it as written, in canonical form\n"
     "\n"
@@ -76,6 +78,7 @@ static int out_close(Out *o, bool ok)
 static int cmd_grad(int argc, char **argv)
 {
     const char *file = NULL, *wrt = NULL;
+    const char *dump = "";
     bool closed = false, latex = false, dot = false;
     for (int i = 0; i < argc; i++) {
         const char *s = argv[i];
@@ -91,6 +94,12 @@ static int cmd_grad(int argc, char **argv)
             latex = true;
         else if (strcmp(s, "--dot") == 0)
             dot = true;
+        else if (strcmp(s, "-d") == 0) {
+            if (++i == argc)
+                return bad_usage("'%s' needs letters: c (after check), n (normalize), "
+                                 "g (grad)", s);
+            dump = argv[i];
+        }
         else if (s[0] == '-' && s[1])
             return bad_usage("unknown option '%s' for 'grad'", s);
         else if (file)
@@ -112,7 +121,11 @@ static int cmd_grad(int argc, char **argv)
     Prog *p = front(a, file, &d, &src);
     if (!p)
         goto done;
+    if (strchr(dump, 'c'))
+        dump_prog(stderr, p, "check");
     p = prog_normalize(p);
+    if (strchr(dump, 'n'))
+        dump_prog(stderr, p, "normalize");
 
     bool *want = NULL;
     if (wrt) {
@@ -134,6 +147,9 @@ static int cmd_grad(int argc, char **argv)
         diag_warning(&d, r->span,
                      "the result '%s' is %s, not a scalar [1, 1]: no gradients derived",
                      r->name, shape_str(a, r->shape));
+
+    if (strchr(dump, 'g'))
+        dump_prog(stderr, p, "grad");
 
     Out o;
     FILE *f = out_open(&o);

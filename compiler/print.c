@@ -428,3 +428,27 @@ void print_dot(FILE *out, const Prog *p)
     buf_puts(&b, "}\n");
     flush(out, &b);
 }
+
+/* ---- the debug dump (gradc grad -d LETTERS): every var, dead ones too ---- */
+
+void dump_prog(FILE *out, const Prog *p, const char *stage)
+{
+    static const char *const kinds[] = {"input", "data", "step", "adjoint"};
+    Buf b;
+    buf_init(&b, p->arena);
+    buf_printf(&b, "; after %s: %d vars, %d graph nodes, result %s\n", stage, p->nvars,
+               p->g->nnodes, p->result >= 0 ? p->vars[p->result].name : "(none)");
+    for (int v = 0; v < p->nvars; v++) {
+        const Var *x = &p->vars[v];
+        buf_printf(&b, ";   %%%d %-7s %s %s%s", v, kinds[x->kind], x->name,
+                   shape_str(p->arena, x->shape), x->dead ? " dead" : "");
+        if (x->def) {
+            buf_printf(&b, " (node %d) = ", x->def->id);
+            print_expr(&b, p, x->def);
+        }
+        if (p->derived && x->kind == VAR_INPUT && p->grad[v] >= 0)
+            buf_printf(&b, "  ; gradient in %s", p->vars[p->grad[v]].name);
+        buf_putc(&b, '\n');
+    }
+    flush(out, &b);
+}

@@ -14,7 +14,9 @@
  * Two Richardson steps: the truncation error is O(h^6) ~ 1e-14 f^(7), and
  * the rounding error is about 3 eps |f| / h ~ 1e-13 |f|, both far below the
  * tolerance. |R2 - R1| is kept as an estimate of the FD error and printed
- * on failure.
+ * on failure; where it exceeds 1e-10 (relative), the element is redone with
+ * a step 8 times smaller and the estimate with the smaller error is kept
+ * (for functions with large high derivatives, such as (x^2 + 0.5)^-4).
  *
  * Error metric (normwise relative, per input X):
  *     err(X) = max_i |g_i - fd_i| / max(||fd||_inf, ||g||_inf, 1e-3)
@@ -84,6 +86,8 @@ typedef struct GcProgram {
     const char *name;
     char *text;         /* the .grad text (malloc'd copy) */
     Prog *p;            /* normalized, and derived if the result is scalar */
+    Prog *written;      /* the program as written (check_program's output) */
+    bool *wrt;          /* NULL, or per var of p: the inputs derived */
     char *diag;         /* everything the front end printed (malloc'd) */
     size_t diag_len;
     bool ok;            /* the front end accepted the program */
@@ -179,9 +183,12 @@ static GC_UNUSED void gc_find_kinks(GcProgram *gp) {
 }
 
 /* Runs text through the front end. Diagnostics go to gp->diag. Returns
- * false if the program was rejected (gp->diag says why). */
-static GC_UNUSED bool gc_load(GcProgram *gp, const char *name, const char *text,
-                              size_t len) {
+ * false if the program was rejected (gp->diag says why). derive: run
+ * grad_derive when the result is a scalar; wrt: NULL, or a comma-separated
+ * list of the inputs to derive (grad_derive's wrt flags). */
+static GC_UNUSED bool gc_load_ex(GcProgram *gp, const char *name,
+                                 const char *text, size_t len, bool derive,
+                                 const char *wrt) {
     memset(gp, 0, sizeof *gp);
     gp->name = name;
     gp->text = malloc(len + 1);
@@ -199,18 +206,44 @@ static GC_UNUSED bool gc_load(GcProgram *gp, const char *name, const char *text,
     AstProgram ast;
     Prog *p = NULL;
     if (parse_program(gp->arena, &gp->src, &d, &ast)) {
-        Prog *checked = check_program(gp->arena, &ast, &d);
-        if (checked) p = prog_normalize(checked);
+        gp->written = check_program(gp->arena, &ast, &d);
+        if (gp->written) p = prog_normalize(gp->written);
     }
     if (p && d.errors == 0 && p->result >= 0) {
         gp->p = p;
-        gp->scalar = shape_is_scalar(p->vars[p->result].shape);
-        if (gp->scalar) grad_derive(p, NULL, &d);
-        gp->ok = d.errors == 0;
+        gp->scalar = derive && shape_is_scalar(p->vars[p->result].shape);
+        bool wrt_ok = true;
+        if (gp->scalar && wrt) {
+            gp->wrt = arena_alloc(gp->arena, (size_t)p->nvars * sizeof(bool));
+            char *list = arena_strdup(gp->arena, wrt), *save = NULL;
+            for (char *t = strtok_r(list, ",", &save); t;
+                 t = strtok_r(NULL, ",", &save)) {
+                int v = prog_find(p, t);
+                if (v < 0 || p->vars[v].kind != VAR_INPUT) {
+                    fprintf(out, "gc_load: --wrt names no input '%s'\n", t);
+                    wrt_ok = false;
+                } else {
+                    gp->wrt[v] = true;
+                }
+            }
+        }
+        if (gp->scalar && wrt_ok) grad_derive(p, gp->wrt, &d);
+        gp->ok = d.errors == 0 && wrt_ok;
     }
     fclose(out);
     if (gp->ok) gc_find_kinks(gp);
     return gp->ok;
+}
+
+static GC_UNUSED bool gc_load(GcProgram *gp, const char *name, const char *text,
+                              size_t len) {
+    return gc_load_ex(gp, name, text, len, true, NULL);
+}
+
+/* the inputs whose gradient gc_check compares */
+static GC_UNUSED bool gc_derived_input(const GcProgram *gp, int v) {
+    return gp->scalar && gp->p->vars[v].kind == VAR_INPUT &&
+           (!gp->wrt || gp->wrt[v]);
 }
 
 static GC_UNUSED bool gc_load_file(GcProgram *gp, const char *path) {
@@ -258,7 +291,7 @@ static GC_UNUSED bool gc_sane(const GcProgram *gp, char *why, size_t whysize) {
             return false;
         }
         for (int v = 0; v < p->nvars; v++) {
-            if (p->vars[v].kind != VAR_INPUT) continue;
+            if (!gc_derived_input(gp, v)) continue;
             int gv = p->grad[v];
             if (gv < 0 || gv >= p->nvars) {
                 snprintf(why, whysize, "input '%s' has no gradient var",
@@ -276,7 +309,7 @@ static GC_UNUSED bool gc_sane(const GcProgram *gp, char *why, size_t whysize) {
                          (long long)p->vars[v].shape.dim[1]);
                 return false;
             }
-            if (gv != v && p->vars[gv].dead) {
+            if (p->vars[gv].dead) {
                 snprintf(why, whysize, "gradient '%s' of '%s' is dead",
                          p->vars[gv].name, p->vars[v].name);
                 return false;
@@ -422,6 +455,117 @@ static GC_UNUSED void gc_report_head(FILE *out, const GcProgram *gp) {
     }
 }
 
+/* Values of program b, evaluated with the inputs of a (matched by name),
+ * against a's values: every computed var of b must exist in a under the
+ * same name and agree to within 1e-12 of its size (a normwise relative
+ * difference; a few ulps of reassociation are allowed, nothing more).
+ * Returns false with a reason. */
+static GC_UNUSED bool gc_same_values(const char *what, const Prog *a,
+                                     double **va, const Prog *b, char *why,
+                                     size_t whysize) {
+    GcVals vb;
+    gc_vals_new(&vb, b);
+    bool ok = true;
+    for (int j = 0; j < b->nvars && ok; j++) {
+        const Var *x = &b->vars[j];
+        if (x->kind != VAR_INPUT && x->kind != VAR_DATA) continue;
+        int i = prog_find(a, x->name);
+        if (i < 0 || !shape_eq(a->vars[i].shape, x->shape)) {
+            snprintf(why, whysize, "%s: input '%s' has no counterpart", what,
+                     x->name);
+            ok = false;
+            break;
+        }
+        memcpy(vb.v[j], va[i], gc_numel(x->shape) * sizeof(double));
+    }
+    if (ok) eval_prog(b, vb.v);
+    for (int j = 0; j < b->nvars && ok; j++) {
+        const Var *x = &b->vars[j];
+        if (x->kind == VAR_INPUT || x->kind == VAR_DATA || x->dead || !x->def)
+            continue;
+        int i = prog_find(a, x->name);
+        if (i < 0 || !shape_eq(a->vars[i].shape, x->shape) || a->vars[i].dead) {
+            snprintf(why, whysize, "%s: '%s' has no live counterpart", what,
+                     x->name);
+            ok = false;
+            break;
+        }
+        double norm = 0, diff = 0;
+        size_t n = gc_numel(x->shape), worst = 0;
+        for (size_t k = 0; k < n; k++) {
+            norm = fmax(norm, fmax(fabs(va[i][k]), fabs(vb.v[j][k])));
+            double dk = fabs(va[i][k] - vb.v[j][k]);
+            if (!(dk <= diff)) {
+                diff = dk;
+                worst = k;
+            }
+        }
+        if (!(diff <= 1e-12 * fmax(norm, 1.0))) {
+            snprintf(why, whysize,
+                     "%s: '%s' differs: element %zu is %.17g here, %.17g there",
+                     what, x->name, worst, va[i][worst], vb.v[j][worst]);
+            ok = false;
+        }
+    }
+    gc_vals_free(&vb);
+    return ok;
+}
+
+/* The derived program must compute what the program as written computes,
+ * and its printed form (print_prog) must parse back to a program that
+ * computes the same values (SPEC section 3). vs holds the values at the
+ * base point. */
+static GC_UNUSED bool gc_consistent(const GcProgram *gp, GcVals *vs,
+                                    char *why, size_t whysize) {
+    if (!gc_same_values("as written vs derived", gp->p, vs->v, gp->written,
+                        why, whysize))
+        return false;
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    if (!out) abort();
+    print_prog(out, gp->p);
+    fclose(out);
+    GcProgram back;
+    bool ok = gc_load_ex(&back, "printed", text, len, false, NULL);
+    if (!ok) {
+        snprintf(why, whysize, "print_prog output does not parse back: %.150s",
+                 back.diag ? back.diag : "");
+    } else {
+        ok = gc_same_values("printed vs derived", gp->p, vs->v, back.written, why,
+                            whysize);
+    }
+    if (!ok) fprintf(stderr, "---- printed program:\n%s", text);
+    gc_free(&back);
+    free(text);
+    return ok;
+}
+
+/* The Richardson-extrapolated central difference of the result with
+ * respect to *x (an input element) with base step h: *d, and *err the
+ * estimate |R2 - R1|. *x is restored. False if the stencil crossed a kink
+ * or met a value that is not finite. */
+static GC_UNUSED bool gc_fd(const GcProgram *gp, GcVals *vs, double *x,
+                            double h, double *d, double *err) {
+    double x0 = *x, D[3];
+    bool valid = true;
+    for (int l = 0; l < 3 && valid; l++) {
+        double s = ldexp(h, -l), fp = 0, fm = 0;
+        double xp = x0 + s, xm = x0 - s;
+        *x = xp;
+        valid = gc_f(gp, vs, &fp);
+        *x = xm;
+        valid = valid && gc_f(gp, vs, &fm);
+        D[l] = (fp - fm) / (xp - xm);
+    }
+    *x = x0;
+    if (!valid) return false;
+    double r1 = (4 * D[1] - D[0]) / 3, r2 = (4 * D[2] - D[1]) / 3;
+    *d = (16 * r2 - r1) / 15;
+    *err = fabs(r2 - r1);
+    return true;
+}
+
 /* The gradient check; see the comment at the top of this file. */
 static GC_UNUSED bool gc_check(const GcProgram *gp, const GcOptions *opt_in,
                                GcResult *res) {
@@ -473,7 +617,7 @@ static GC_UNUSED bool gc_check(const GcProgram *gp, const GcOptions *opt_in,
         }
         gc_kinks(gp, &vs, true);
         for (int v = 0; v < p->nvars; v++) {
-            if (p->vars[v].kind != VAR_INPUT) continue;
+            if (!gc_derived_input(gp, v)) continue;
             size_t n = gc_numel(p->vars[v].shape);
             free(ga[v]);
             free(fd[v]);
@@ -489,28 +633,30 @@ static GC_UNUSED bool gc_check(const GcProgram *gp, const GcOptions *opt_in,
         }
         valid = true;
         for (int v = 0; v < p->nvars && valid; v++) {
-            if (p->vars[v].kind != VAR_INPUT) continue;
+            if (!gc_derived_input(gp, v)) continue;
             size_t n = gc_numel(p->vars[v].shape);
             for (size_t j = 0; j < n && valid; j++) {
                 double x = x0[v][j];
                 double h = ldexp(1.0, -8) * fmax(1.0, fabs(x));
-                double D[3];
-                for (int l = 0; l < 3 && valid; l++) {
-                    double s = ldexp(h, -l), fp, fm;
-                    double xp = x + s, xm = x - s;
-                    vs.v[v][j] = xp;
-                    valid = gc_f(gp, &vs, &fp);
-                    vs.v[v][j] = xm;
-                    valid = valid && gc_f(gp, &vs, &fm);
-                    D[l] = (fp - fm) / (xp - xm);
+                valid = gc_fd(gp, &vs, &vs.v[v][j], h, &fd[v][j], &fe[v][j]);
+                /* a function with large high derivatives: if the error
+                 * estimate is not tiny, try a step 8 times smaller and keep
+                 * the better estimate */
+                if (valid && fe[v][j] > 1e-10 * fmax(1.0, fabs(fd[v][j]))) {
+                    double d2, e2;
+                    valid = gc_fd(gp, &vs, &vs.v[v][j], h / 8, &d2, &e2);
+                    if (valid && e2 < fe[v][j]) {
+                        fd[v][j] = d2;
+                        fe[v][j] = e2;
+                    }
                 }
-                vs.v[v][j] = x;
-                if (!valid) break;
-                double r1 = (4 * D[1] - D[0]) / 3, r2 = (4 * D[2] - D[1]) / 3;
-                fd[v][j] = (16 * r2 - r1) / 15;
-                fe[v][j] = fabs(r2 - r1);
             }
         }
+    }
+    bool consistent = true;
+    if (valid) {
+        eval_prog(p, vs.v); /* back at the base point */
+        consistent = gc_consistent(gp, &vs, res->why, sizeof res->why);
     }
     if (!valid) {
         if (bad)
@@ -525,11 +671,17 @@ static GC_UNUSED bool gc_check(const GcProgram *gp, const GcOptions *opt_in,
             gc_report_head(stderr, gp);
             fprintf(stderr, "---- %s\n", res->why);
         }
+    } else if (!consistent) {
+        res->ok = false;
+        if (!opt.quiet) {
+            gc_report_head(stderr, gp);
+            fprintf(stderr, "---- %s\n", res->why);
+        }
     } else if (gp->scalar) {
         res->checked = true;
         res->ok = true;
         for (int v = 0; v < p->nvars; v++) {
-            if (p->vars[v].kind != VAR_INPUT) continue;
+            if (!gc_derived_input(gp, v)) continue;
             size_t n = gc_numel(p->vars[v].shape);
             if (opt.corrupt) opt.corrupt(v, ga[v], n, opt.ctx);
             double ng = 0, nf = 0, diff = 0;
@@ -565,7 +717,7 @@ static GC_UNUSED bool gc_check(const GcProgram *gp, const GcOptions *opt_in,
             fprintf(stderr, "---- result %s = %.17g\n", p->vars[p->result].name,
                     vs.v[p->result][0]);
             for (int v = 0; v < p->nvars; v++) {
-                if (p->vars[v].kind != VAR_INPUT) continue;
+                if (!gc_derived_input(gp, v)) continue;
                 char label[300];
                 snprintf(label, sizeof label, "analytic d%s (var '%s')",
                          p->vars[v].name, p->vars[p->grad[v]].name);
