@@ -34,6 +34,10 @@ typedef struct RunOptions {
     const char *out_dir;   /* NULL: write no files */
     Dtype dtype;           /* default DTYPE_F64 */
     int opt_level;         /* 0..3, default 2 */
+    bool reference;        /* --reference (a testing aid): also evaluate with the
+                              reference evaluator (eval.c) and exit 1 if any value
+                              differs by more than a relative 1e-12 (f64; f32:
+                              1e-4 against the f64 reference) */
 } RunOptions;
 
 /* gradc build FILE [-o OUT.so] [--header OUT.h] [--name PREFIX] [--dtype f64|f32]
@@ -83,5 +87,43 @@ int backend_emit_llvm(const Prog *p, const EmitOptions *o, FILE *out); /* emit.c
 
 /* Parses "f64"/"f32" (false for anything else). */
 bool dtype_parse(const char *s, Dtype *out);
+
+/* ----------------------------------------------- the command line (backend.c)
+ *
+ * For main.c, two calls per command:
+ *
+ *     BackendArgs ba;
+ *     if (backend_is_command(cmd)) {
+ *         int rc = backend_parse_args(cmd, argc - 2, argv + 2, &ba);
+ *         if (rc) return rc;                      // 2: bad command line
+ *         Prog *p = ...read ba.file, parse, check, prog_normalize...;
+ *         if the result is a scalar: grad_derive(p, NULL, &d);
+ *         rc = backend_exec(&ba, p);
+ *         backend_args_free(&ba);
+ *         return rc;
+ *     }
+ *
+ * backend_parse_args prints "gradc: error: ..." for a bad command line and
+ * returns 2 (or 0, and for --help prints the command's usage and sets
+ * ba.help: main then returns 0 without reading a file). It frees what it
+ * allocated itself when it returns non-zero or sets help.
+ */
+typedef struct BackendArgs {
+    enum { BK_RUN, BK_BUILD, BK_CHECK, BK_EMIT } cmd;
+    const char *file;
+    bool help;
+    RunOptions run;
+    BuildOptions build;
+    CheckOptions check;
+    EmitOptions emit;
+    SetOption *sets;       /* malloc'd; freed by backend_args_free */
+} BackendArgs;
+
+bool backend_is_command(const char *cmd); /* run, build, check, emit-llvm */
+int backend_parse_args(const char *cmd, int argc, char **argv, BackendArgs *out);
+int backend_exec(const BackendArgs *a, const Prog *p);
+void backend_args_free(BackendArgs *a);
+/* The usage lines of the four commands, for gradc --help. */
+extern const char backend_usage[];
 
 #endif

@@ -181,8 +181,9 @@ static Node *check_call(Checker *c, const Ast *e)
     switch (f->kind) {
     case F_FILL: {
         int r, k;
-        if (!int_arg(c, pos[0], f->name, "row count", 1, GRADC_MAX_DIM, &r) |
-            !int_arg(c, pos[1], f->name, "column count", 1, GRADC_MAX_DIM, &k))
+        bool rows_ok = int_arg(c, pos[0], f->name, "row count", 1, GRADC_MAX_DIM, &r);
+        bool cols_ok = int_arg(c, pos[1], f->name, "column count", 1, GRADC_MAX_DIM, &k);
+        if (!rows_ok || !cols_ok)
             return NULL;
         if (too_big(c, shape2(r, k), e->span))
             return NULL;

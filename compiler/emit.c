@@ -26,43 +26,6 @@
 
 #include "lower.h"
 
-/* ------------------------------------------------------------- options */
-
-void run_options_init(RunOptions *o)
-{
-    memset(o, 0, sizeof *o);
-    o->opt_level = 2;
-}
-
-void build_options_init(BuildOptions *o)
-{
-    memset(o, 0, sizeof *o);
-    o->opt_level = 2;
-}
-
-void check_options_init(CheckOptions *o)
-{
-    memset(o, 0, sizeof *o);
-    o->opt_level = 2;
-}
-
-void emit_options_init(EmitOptions *o)
-{
-    memset(o, 0, sizeof *o);
-    o->opt_level = 2;
-}
-
-bool dtype_parse(const char *s, Dtype *out)
-{
-    if (strcmp(s, "f64") == 0)
-        *out = DTYPE_F64;
-    else if (strcmp(s, "f32") == 0)
-        *out = DTYPE_F32;
-    else
-        return false;
-    return true;
-}
-
 /* ------------------------------------------------------ C names */
 
 /* Keywords of C (C89..C23) and C++ (..C++23), GNU keywords, and macros of
@@ -109,9 +72,8 @@ bool c_name_is_bad(const char *s)
     /* <stdint.h> and <limits.h> macros: INT8_MAX, UINT64_C, ... */
     size_t n = strlen(s);
     if ((strncmp(s, "INT", 3) == 0 || strncmp(s, "UINT", 4) == 0) &&
-        (strcmp(s + n - 4 < s ? s : s + n - 4, "_MAX") == 0 ||
-         strcmp(s + n - 4 < s ? s : s + n - 4, "_MIN") == 0 ||
-         strcmp(s + n - 2 < s ? s : s + n - 2, "_C") == 0))
+        ((n >= 4 && (strcmp(s + n - 4, "_MAX") == 0 || strcmp(s + n - 4, "_MIN") == 0)) ||
+         (n >= 2 && strcmp(s + n - 2, "_C") == 0)))
         return true;
     return false;
 }

@@ -231,11 +231,60 @@ static bool make_dir(const char *path)
 
 /* --------------------------------------------------------------- run */
 
+/* --reference: evaluates p with eval_prog on the same inputs and compares
+ * every computed var. Prints a summary; false on a difference. */
+static bool compare_reference(const Prog *p, double **dv, bool f32)
+{
+    int nv = p->nvars;
+    double tol = f32 ? 1e-4 : 1e-12;
+    double **ref = xmalloc((size_t)nv * sizeof *ref);
+    for (int v = 0; v < nv; v++) {
+        size_t n = (size_t)shape_numel(p->vars[v].shape);
+        ref[v] = xmalloc(n * sizeof(double));
+        if (is_input(&p->vars[v]))
+            memcpy(ref[v], dv[v], n * sizeof(double));
+        else
+            for (size_t i = 0; i < n; i++)
+                ref[v][i] = NAN;
+    }
+    eval_prog(p, ref);
+    double worst = 0;
+    int64_t count = 0, bad = 0;
+    for (int v = 0; v < nv; v++) {
+        const Var *x = &p->vars[v];
+        if (is_input(x) || !dv[v])
+            continue;
+        for (int64_t i = 0; i < shape_numel(x->shape); i++) {
+            double a = dv[v][i], b = ref[v][i];
+            count++;
+            if (a == b || (isnan(a) && isnan(b)))
+                continue;
+            double e = fabs(a - b) / fmax(fabs(a), fabs(b));
+            if (isnan(e))
+                e = INFINITY;
+            if (e > worst)
+                worst = e;
+            if (e > tol) {
+                if (bad++ < 10)
+                    fprintf(stderr, "gradc: error: %s[%lld, %lld] is %.17g, the reference "
+                                    "evaluator gives %.17g\n",
+                            x->name, (long long)(i / x->shape.dim[1]),
+                            (long long)(i % x->shape.dim[1]), a, b);
+            }
+        }
+    }
+    for (int v = 0; v < nv; v++)
+        free(ref[v]);
+    free(ref);
+    printf("reference: %lld values, max relative difference %.3g (tolerance %.3g)%s\n",
+           (long long)count, worst, tol, bad ? ": FAILED" : "");
+    return bad == 0;
+}
+
 int backend_run(const Prog *p, const RunOptions *o)
 {
     int nv = p->nvars, rc = 1;
     bool f32 = o->dtype == DTYPE_F32;
-    size_t esz = f32 ? 4 : 8;
     char err[1024];
     Jit j = {0};
 
@@ -323,6 +372,9 @@ int backend_run(const Prog *p, const RunOptions *o)
                 print_matrix(out, "", p->vars[p->grad[v]].name, p->vars[v].shape, dv[p->grad[v]],
                              f32);
     fflush(out);
+
+    if (o->reference && !compare_reference(p, dv, f32))
+        goto done;
 
     if (o->out_dir) {
         RtDtype t = f32 ? RT_F32 : RT_F64;

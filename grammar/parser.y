@@ -501,7 +501,8 @@ static void stmt_decl(ParseState *ps, const char *name, Span name_span,
             ok = false;
         } else if (!literal || e->num < 1) {
             diag_error(ps->diag, e->span,
-                       "dimension must be a positive integer literal");
+                       "dimension must be a positive integer, got %s",
+                       span_text(ps, e->span, 40));
             ok = false;
         } else if (e->num > GRADC_MAX_DIM) {
             diag_error(ps->diag, e->span,
@@ -641,10 +642,14 @@ static void note_unclosed(ParseState *ps, Span loc) {
                   ob->kind);
 }
 
-/* Messages as clang words them:
+/* Syntax errors, worded after clang and Lua:
  *   unexpected '+', expected an expression
- *   expected ')' to close '(' at line 3, column 7
+ *   unexpected name 'c', expected an operator, ';' or end of line
+ *   expected ')' to close '(' at line 3, column 7     (at end of file)
+ *   unmatched ')'
+ *   ']' does not match '(' at line 2, column 5
  *   expected 'T' after '.'
+ * The list of expected tokens is exact (LAC) and grouped (expected_items).
  */
 static int yyreport_syntax_error(const yypcontext_t *ctx, yyscan_t scanner,
                                  ParseState *ps) {
@@ -689,6 +694,7 @@ static int yyreport_syntax_error(const yypcontext_t *ctx, yyscan_t scanner,
         ps->unclosed_reported = true;
         return 0;
     }
+
     /* A statement starts on a later line than the innermost open bracket:
      * that bracket was not closed. Say so, forget the brackets and have the
      * scanner give a NEWLINE and then this token again, so the statement
@@ -724,19 +730,6 @@ static int yyreport_syntax_error(const yypcontext_t *ctx, yyscan_t scanner,
         ps->replay_name = ps->last_name;
         return 0;
     }
-    if (prev == TOK_DOT && has[YYSYMBOL_IDENT] && nexp == 1) {
-        diag_error(ps->diag, loc, "expected 'T' after '.'");
-        return 0;
-    }
-    if ((prev == TOK_CARET && has[YYSYMBOL_NUMBER]) ||
-        (prev == TOK_MINUS && prev2 == TOK_CARET && nexp == 1 &&
-         has[YYSYMBOL_NUMBER])) {
-        diag_error(ps->diag, loc,
-                   "unexpected %s, the exponent of '^' must be a number "
-                   "literal",
-                   unexp);
-        return 0;
-    }
 
     /* A closer that closes nothing, or the other kind of bracket. */
     if ((la == YYSYMBOL_RPAREN || la == YYSYMBOL_RBRACK) && !has[la]) {
@@ -752,6 +745,35 @@ static int yyreport_syntax_error(const yypcontext_t *ctx, yyscan_t scanner,
                        ob->kind, ob->span.first_line, ob->span.first_column);
             return 0;
         }
+    }
+
+    /* 'input' or 'data' where a name is wanted. */
+    if (la == YYSYMBOL_ASSIGN && (prev == TOK_INPUT || prev == TOK_DATA) &&
+        (prev2 == TOK_NEWLINE || prev2 == TOK_SEMI)) {
+        diag_error(ps->diag, ps->prev_span,
+                   "'%s' is a reserved word and cannot name a variable",
+                   prev == TOK_INPUT ? "input" : "data");
+        return 0;
+    }
+    if ((la == YYSYMBOL_INPUT || la == YYSYMBOL_DATA) && nexp == 1 &&
+        has[YYSYMBOL_IDENT]) {
+        diag_error(ps->diag, loc,
+                   "'%s' is a reserved word and cannot name an input",
+                   la == YYSYMBOL_INPUT ? "input" : "data");
+        return 0;
+    }
+    if (prev == TOK_DOT && has[YYSYMBOL_IDENT] && nexp == 1) {
+        diag_error(ps->diag, loc, "expected 'T' after '.'");
+        return 0;
+    }
+    if ((prev == TOK_CARET && has[YYSYMBOL_NUMBER]) ||
+        (prev == TOK_MINUS && prev2 == TOK_CARET && nexp == 1 &&
+         has[YYSYMBOL_NUMBER])) {
+        diag_error(ps->diag, loc,
+                   "unexpected %s, the exponent of '^' must be a number "
+                   "literal",
+                   unexp);
+        return 0;
     }
     /* a ^ 2 ^ 3, a ^ 2 .T: the exponent is a literal, nothing follows. */
     if ((la == YYSYMBOL_CARET || la == YYSYMBOL_DOT) && !has[la] &&

@@ -72,7 +72,7 @@ $(BUILD)/tests/unit/%: tests/unit/%.c $(LIBFRONT) $(LIBRT) compiler/gradc.h comp
 unit: $(UNIT_BINS)
 	@pass=0; fail=0; \
 	for t in $(UNIT_BINS); do \
-	    if ./$$t; then pass=$$((pass + 1)); \
+	    if "$$t"; then pass=$$((pass + 1)); \
 	    else echo "FAIL: $$t (exit status $$?)"; fail=$$((fail + 1)); fi; \
 	done; \
 	echo "unit tests: $$pass passed, $$fail failed"; \

@@ -20,15 +20,15 @@
 
 static int failures, checks;
 
-#define CHECK(cond, ...)                                                       \
-    do {                                                                       \
-        checks++;                                                              \
-        if (!(cond)) {                                                         \
-            failures++;                                                        \
-            fprintf(stderr, "%s:%d: FAILED: ", __FILE__, __LINE__);            \
-            fprintf(stderr, __VA_ARGS__);                                      \
-            fputc('\n', stderr);                                               \
-        }                                                                      \
+#define CHECK(cond, ...)                                            \
+    do {                                                            \
+        checks++;                                                   \
+        if (!(cond)) {                                              \
+            failures++;                                             \
+            fprintf(stderr, "%s:%d: FAILED: ", __FILE__, __LINE__); \
+            fprintf(stderr, __VA_ARGS__);                           \
+            fputc('\n', stderr);                                    \
+        }                                                           \
     } while (0)
 
 /* ------------------------------------------------- hand-built graphs */
@@ -38,12 +38,13 @@ static int failures, checks;
 typedef struct Hand {
     Arena *arena;
     Prog *p;
-    Graph g;          /* our own node table: ids are dense, in creation order */
+    Graph g; /* our own node table: ids are dense, in creation order */
     Node nodes[MAXN];
     Node *ptrs[MAXN];
 } Hand;
 
-static void hand_init(Hand *h) {
+static void hand_init(Hand *h)
+{
     memset(h, 0, sizeof *h);
     h->arena = arena_new();
     h->p = prog_new(h->arena);
@@ -53,10 +54,15 @@ static void hand_init(Hand *h) {
     h->p->g = &h->g;
 }
 
-static void hand_free(Hand *h) { arena_free(h->arena); }
+static void hand_free(Hand *h)
+{
+    arena_free(h->arena);
+}
 
-static Node *mk(Hand *h, Op op, int r, int c, Node *a, Node *b) {
-    if (h->g.nnodes >= MAXN) abort();
+static Node *mk(Hand *h, Op op, int r, int c, Node *a, Node *b)
+{
+    if (h->g.nnodes >= MAXN)
+        abort();
     Node *n = &h->nodes[h->g.nnodes];
     memset(n, 0, sizeof *n);
     n->op = op;
@@ -70,31 +76,36 @@ static Node *mk(Hand *h, Op op, int r, int c, Node *a, Node *b) {
     return n;
 }
 
-static Node *mkvar(Hand *h, int var) {
+static Node *mkvar(Hand *h, int var)
+{
     Shape s = h->p->vars[var].shape;
     Node *n = mk(h, OP_VAR, (int)s.dim[0], (int)s.dim[1], NULL, NULL);
     n->var = var;
     return n;
 }
 
-static int input(Hand *h, const char *name, int r, int c) {
+static int input(Hand *h, const char *name, int r, int c)
+{
     return prog_add_var(h->p, name, VAR_INPUT, shape2(r, c), NULL, (Span){0});
 }
 
-static int step(Hand *h, const char *name, Node *def) {
+static int step(Hand *h, const char *name, Node *def)
+{
     return prog_add_var(h->p, name, VAR_STEP, def->shape, def, (Span){0});
 }
 
 /* Evaluates h's program with the given input values (NULL-terminated list
  * of (var, data) pairs are copied in); returns the value array (caller
  * frees with free_vals). */
-static double **eval_hand(Hand *h, const double *const *inputs) {
+static double **eval_hand(Hand *h, const double *const *inputs)
+{
     Prog *p = h->p;
     double **vals = calloc((size_t)p->nvars, sizeof *vals);
     for (int v = 0; v < p->nvars; v++) {
         size_t n = (size_t)shape_numel(p->vars[v].shape);
         vals[v] = malloc(n * sizeof(double));
-        for (size_t j = 0; j < n; j++) vals[v][j] = NAN; /* must be written */
+        for (size_t j = 0; j < n; j++)
+            vals[v][j] = NAN; /* must be written */
         if (p->vars[v].kind == VAR_INPUT && inputs[v])
             memcpy(vals[v], inputs[v], n * sizeof(double));
     }
@@ -102,34 +113,38 @@ static double **eval_hand(Hand *h, const double *const *inputs) {
     return vals;
 }
 
-static void free_vals(Hand *h, double **vals) {
-    for (int v = 0; v < h->p->nvars; v++) free(vals[v]);
+static void free_vals(Hand *h, double **vals)
+{
+    for (int v = 0; v < h->p->nvars; v++)
+        free(vals[v]);
     free(vals);
 }
 
-static void expect_vals(const char *what, const double *got, const double *want,
-                        int n, double tol) {
+static void expect_vals(const char *what, const double *got, const double *want, int n,
+                        double tol)
+{
     for (int i = 0; i < n; i++) {
-        bool ok = got[i] == want[i] ||
-                  fabs(got[i] - want[i]) <= tol * fmax(1.0, fabs(want[i]));
-        CHECK(ok, "%s: element %d is %.17g, expected %.17g", what, i, got[i],
-              want[i]);
-        if (!ok) return;
+        bool ok =
+            got[i] == want[i] || fabs(got[i] - want[i]) <= tol * fmax(1.0, fabs(want[i]));
+        CHECK(ok, "%s: element %d is %.17g, expected %.17g", what, i, got[i], want[i]);
+        if (!ok)
+            return;
     }
 }
 
-static void test_hand(void) {
+static void test_hand(void)
+{
     Hand h;
     hand_init(&h);
     /* inputs */
-    int A = input(&h, "A", 3, 3); /* [1 2 3; 4 5 6; 7 8 9] */
-    int W = input(&h, "W", 2, 2); /* [1 2; 3 4] */
-    int M = input(&h, "M", 2, 2); /* [5 6; 7 8] */
-    int R = input(&h, "R", 1, 2); /* [10 20] */
-    int C = input(&h, "C", 2, 1); /* [10; 20] */
-    int S = input(&h, "S", 1, 1); /* [2] */
-    int U = input(&h, "U", 2, 3); /* [1 2 3; 4 5 6] */
-    int E = input(&h, "E", 1, 12); /* unary arguments */
+    int A = input(&h, "A", 3, 3);   /* [1 2 3; 4 5 6; 7 8 9] */
+    int W = input(&h, "W", 2, 2);   /* [1 2; 3 4] */
+    int M = input(&h, "M", 2, 2);   /* [5 6; 7 8] */
+    int R = input(&h, "R", 1, 2);   /* [10 20] */
+    int C = input(&h, "C", 2, 1);   /* [10; 20] */
+    int S = input(&h, "S", 1, 1);   /* [2] */
+    int U = input(&h, "U", 2, 3);   /* [1 2 3; 4 5 6] */
+    int E = input(&h, "E", 1, 12);  /* unary arguments */
     int R3 = input(&h, "R3", 1, 3); /* [1 2 3] */
     int C2 = input(&h, "C2", 2, 1); /* [1; 2] */
     const double a[] = {1, 2, 3, 4, 5, 6, 7, 8, 9}, w[] = {1, 2, 3, 4},
@@ -158,20 +173,20 @@ static void test_hand(void) {
     int tr = step(&h, "tr", mk(&h, OP_TRANSPOSE, 3, 2, nU, NULL));
     /* reductions of A */
     Node *sa = mk(&h, OP_SUM, 1, 1, nA, NULL);
-    int sum_all = step(&h, "sum_all", sa);                   /* 45 */
+    int sum_all = step(&h, "sum_all", sa); /* 45 */
     Node *s0 = mk(&h, OP_SUM, 1, 3, nA, NULL);
     s0->axis = 0;
-    int sum0 = step(&h, "sum0", s0);                          /* 12 15 18 */
+    int sum0 = step(&h, "sum0", s0); /* 12 15 18 */
     Node *s1 = mk(&h, OP_SUM, 3, 1, nA, NULL);
     s1->axis = 1;
-    int sum1 = step(&h, "sum1", s1);                          /* 6 15 24 */
+    int sum1 = step(&h, "sum1", s1);                                      /* 6 15 24 */
     int mean_all = step(&h, "mean_all", mk(&h, OP_MEAN, 1, 1, nU, NULL)); /* 3.5 */
     Node *m0 = mk(&h, OP_MEAN, 1, 3, nU, NULL);
     m0->axis = 0;
-    int mean0 = step(&h, "mean0", m0);                        /* 2.5 3.5 4.5 */
+    int mean0 = step(&h, "mean0", m0); /* 2.5 3.5 4.5 */
     Node *m1 = mk(&h, OP_MEAN, 2, 1, nU, NULL);
     m1->axis = 1;
-    int mean1 = step(&h, "mean1", m1);                        /* 2; 5 */
+    int mean1 = step(&h, "mean1", m1); /* 2; 5 */
     /* broadcasting: W + R = [11 22; 13 24]; W + C = [11 12; 23 24];
      * W * S = [2 4 6 8]; R3 - C2 = [0 1 2; -1 0 1]; W / R = [.1 .1; .3 .2];
      * S - W = [1 0 -1 -2]; C / W = [10 5; 6.666.. 5] */
@@ -202,15 +217,15 @@ static void test_hand(void) {
     Node *cr2 = mk(&h, OP_CROP, 1, 3, nA, NULL);
     cr2->pad[0] = 1;
     cr2->pad[1] = 0;
-    int crop10 = step(&h, "crop10", cr2); /* [4 5 6] */
+    int crop10 = step(&h, "crop10", cr2);                         /* [4 5 6] */
     int rot = step(&h, "rot", mk(&h, OP_ROT180, 2, 3, nU, NULL)); /* 6 5 4;3 2 1 */
     /* constants */
     Node *k = mk(&h, OP_CONST, 2, 3, NULL, NULL);
     k->value = -1.5;
     int cst = step(&h, "cst", k);
     /* elementwise unary ops over E = [0 -800 800 -1 2 1 4 -3 .5 -.25 0 3] */
-    static const Op un[] = {OP_NEG, OP_SIGMOID, OP_TANH, OP_RELU, OP_EXP,
-                            OP_ABS, OP_STEP, OP_SIGN};
+    static const Op un[] = {OP_NEG, OP_SIGMOID, OP_TANH, OP_RELU,
+                            OP_EXP, OP_ABS,     OP_STEP, OP_SIGN};
     int unv[8];
     for (int i = 0; i < 8; i++)
         unv[i] = step(&h, op_info[un[i]].spelling, mk(&h, un[i], 1, 12, nE, NULL));
@@ -286,8 +301,7 @@ static void test_hand(void) {
     expect_vals("crop 1 1", v[crop11], (double[]){5}, 1, 0);
     expect_vals("crop 1 0", v[crop10], (double[]){4, 5, 6}, 3, 0);
     expect_vals("rot180", v[rot], (double[]){6, 5, 4, 3, 2, 1}, 6, 0);
-    expect_vals("const", v[cst], (double[]){-1.5, -1.5, -1.5, -1.5, -1.5, -1.5},
-                6, 0);
+    expect_vals("const", v[cst], (double[]){-1.5, -1.5, -1.5, -1.5, -1.5, -1.5}, 6, 0);
     /* E = [0 -800 800 -1 2 1 4 -3 .5 -.25 0 3] */
     double neg[12], sig[12], th[12], relu[12], ex[12], ab[12], st[12], sg[12];
     for (int i = 0; i < 12; i++) {
@@ -301,11 +315,11 @@ static void test_hand(void) {
     }
     /* sigmoid by the textbook formula (fine here: exp(800) = inf gives
      * 1/inf = 0, not NaN) */
-    for (int i = 0; i < 12; i++) sig[i] = 1 / (1 + exp(-e[i]));
+    for (int i = 0; i < 12; i++)
+        sig[i] = 1 / (1 + exp(-e[i]));
     expect_vals("neg", v[unv[0]], neg, 12, 0);
     expect_vals("sigmoid", v[unv[1]], sig, 12, 1e-15);
-    CHECK(v[unv[1]][1] >= 0 && v[unv[1]][1] < 1e-300, "sigmoid(-800) = %g",
-          v[unv[1]][1]);
+    CHECK(v[unv[1]][1] >= 0 && v[unv[1]][1] < 1e-300, "sigmoid(-800) = %g", v[unv[1]][1]);
     expect_vals("tanh", v[unv[2]], th, 12, 0);
     expect_vals("relu", v[unv[3]], relu, 12, 0);
     expect_vals("exp", v[unv[4]], ex, 12, 0);
@@ -339,11 +353,12 @@ typedef struct NamedVal {
 } NamedVal;
 
 static void eval_text(const char *what, const char *text, const NamedVal *ins,
-                      const char *want_var, const double *want, int n) {
+                      const char *want_var, const double *want, int n)
+{
     GcProgram gp;
     if (!gc_load(&gp, what, text, strlen(text))) {
-        CHECK(false, "%s: the front end rejected the program:\n%s%s", what,
-              text, gp.diag ? gp.diag : "");
+        CHECK(false, "%s: the front end rejected the program:\n%s%s", what, text,
+              gp.diag ? gp.diag : "");
         gc_free(&gp);
         return;
     }
@@ -362,24 +377,27 @@ static void eval_text(const char *what, const char *text, const NamedVal *ins,
     int w = prog_find(p, want_var);
     CHECK(w >= 0, "%s: no var %s", what, want_var);
     if (w >= 0) {
-        CHECK(shape_numel(p->vars[w].shape) == n, "%s: %s has %lld elements",
-              what, want_var, (long long)shape_numel(p->vars[w].shape));
-        if (shape_numel(p->vars[w].shape) == n) expect_vals(what, vals[w], want, n, 1e-14);
+        CHECK(shape_numel(p->vars[w].shape) == n, "%s: %s has %lld elements", what,
+              want_var, (long long)shape_numel(p->vars[w].shape));
+        if (shape_numel(p->vars[w].shape) == n)
+            expect_vals(what, vals[w], want, n, 1e-14);
     }
-    for (int v = 0; v < p->nvars; v++) free(vals[v]);
+    for (int v = 0; v < p->nvars; v++)
+        free(vals[v]);
     free(vals);
     gc_free(&gp);
 }
 
-static void test_text(void) {
+static void test_text(void)
+{
     const double a[] = {1, 2, 3, 4, 5, 6, 7, 8, 9}, w[] = {1, 2, 3, 4},
                  m[] = {5, 6, 7, 8}, b[] = {1, -1, 0.5, 2};
     eval_text("conv", "input A[3, 3], W[2, 2]\nC = conv(A, W)\n",
-              (NamedVal[]){{"A", a}, {"W", w}, {0, 0}}, "C",
-              (double[]){37, 47, 67, 77}, 4);
+              (NamedVal[]){{"A", a}, {"W", w}, {0, 0}}, "C", (double[]){37, 47, 67, 77},
+              4);
     eval_text("matmul", "input A[2,2], B[2,2]; C = A @ B",
-              (NamedVal[]){{"A", w}, {"B", m}, {0, 0}}, "C",
-              (double[]){19, 22, 43, 50}, 4);
+              (NamedVal[]){{"A", w}, {"B", m}, {0, 0}}, "C", (double[]){19, 22, 43, 50},
+              4);
     eval_text("sum axis", "input A[3,3]\nS = sum(A, axis=0)\nT = sum(A, 1)\n",
               (NamedVal[]){{"A", a}, {0, 0}}, "S", (double[]){12, 15, 18}, 3);
     eval_text("sum axis 1", "input A[3,3]\nS = sum(A, axis=0)\nT = sum(A, 1)\n",
@@ -390,25 +408,25 @@ static void test_text(void) {
     /* seed_conv: L = sum(sigmoid(conv(A, W) * B)) with conv = 37 47 67 77 */
     double l = 0;
     const double cv[] = {37, 47, 67, 77};
-    for (int i = 0; i < 4; i++) l += 1 / (1 + exp(-cv[i] * b[i]));
+    for (int i = 0; i < 4; i++)
+        l += 1 / (1 + exp(-cv[i] * b[i]));
     eval_text("seed_conv",
               "# seed_conv\ninput A[3, 3], W[2, 2], B[2, 2]\n"
               "C = conv(A, W)\nL = sum(sigmoid(C * B))\n",
-              (NamedVal[]){{"A", a}, {"W", w}, {"B", b}, {0, 0}}, "L",
-              (double[]){l}, 1);
+              (NamedVal[]){{"A", a}, {"W", w}, {"B", b}, {0, 0}}, "L", (double[]){l}, 1);
     /* a bias column broadcast along axis 1, then mean */
     eval_text("bias", "input X[2, 2], b[2, 1]\nZ = X + b\nL = mean(Z)\n",
               (NamedVal[]){{"X", w}, {"b", (double[]){10, 20}}, {0, 0}}, "L",
               (double[]){(11 + 12 + 23 + 24) / 4.0}, 1);
-    eval_text("pad crop rot",
-              "input A[3, 3]\nP = crop(rot180(pad(A, 1, 2)), 1, 2)\n",
-              (NamedVal[]){{"A", a}, {0, 0}}, "P",
-              (double[]){9, 8, 7, 6, 5, 4, 3, 2, 1}, 9);
+    eval_text("pad crop rot", "input A[3, 3]\nP = crop(rot180(pad(A, 1, 2)), 1, 2)\n",
+              (NamedVal[]){{"A", a}, {0, 0}}, "P", (double[]){9, 8, 7, 6, 5, 4, 3, 2, 1},
+              9);
     eval_text("ones zeros", "input A[2, 2]\nP = A * ones(2, 2) + zeros(1, 2) - 1\n",
               (NamedVal[]){{"A", w}, {0, 0}}, "P", (double[]){0, 1, 2, 3}, 4);
 }
 
-int main(void) {
+int main(void)
+{
     test_hand();
     test_text();
     if (failures) {

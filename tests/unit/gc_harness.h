@@ -61,7 +61,8 @@ typedef struct GcRng {
     uint64_t s;
 } GcRng;
 
-static GC_UNUSED uint64_t gc_next(GcRng *r) {
+static GC_UNUSED uint64_t gc_next(GcRng *r)
+{
     uint64_t z = (r->s += 0x9e3779b97f4a7c15ull);
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
@@ -69,12 +70,14 @@ static GC_UNUSED uint64_t gc_next(GcRng *r) {
 }
 
 /* uniform in [0, 1) */
-static GC_UNUSED double gc_unif(GcRng *r) {
+static GC_UNUSED double gc_unif(GcRng *r)
+{
     return (double)(gc_next(r) >> 11) * (1.0 / 9007199254740992.0);
 }
 
 /* uniform integer in [lo, hi] */
-static GC_UNUSED int gc_int(GcRng *r, int lo, int hi) {
+static GC_UNUSED int gc_int(GcRng *r, int lo, int hi)
+{
     return lo + (int)(gc_next(r) % (uint64_t)(hi - lo + 1));
 }
 
@@ -84,14 +87,14 @@ typedef struct GcProgram {
     Arena *arena;
     Source src;
     const char *name;
-    char *text;         /* the .grad text (malloc'd copy) */
-    Prog *p;            /* normalized, and derived if the result is scalar */
-    Prog *written;      /* the program as written (check_program's output) */
-    bool *wrt;          /* NULL, or per var of p: the inputs derived */
-    char *diag;         /* everything the front end printed (malloc'd) */
+    char *text;    /* the .grad text (malloc'd copy) */
+    Prog *p;       /* normalized, and derived if the result is scalar */
+    Prog *written; /* the program as written (check_program's output) */
+    bool *wrt;     /* NULL, or per var of p: the inputs derived */
+    char *diag;    /* everything the front end printed (malloc'd) */
     size_t diag_len;
-    bool ok;            /* the front end accepted the program */
-    bool scalar;        /* the result is [1, 1]: gradients were derived */
+    bool ok;     /* the front end accepted the program */
+    bool scalar; /* the result is [1, 1]: gradients were derived */
     /* kink arguments: vars whose values are arguments of relu/abs/step/sign */
     int *kink_vars;
     int nkink;
@@ -99,9 +102,9 @@ typedef struct GcProgram {
 
 typedef struct GcOptions {
     uint64_t seed;
-    double tol;         /* 0: 1e-6 */
-    double lo, hi;      /* input range; both 0: [-1, 1] */
-    bool quiet;         /* do not print the failure report */
+    double tol;    /* 0: 1e-6 */
+    double lo, hi; /* input range; both 0: [-1, 1] */
+    bool quiet;    /* do not print the failure report */
     /* Self-test hook: called on a copy of the derived gradient of input
      * `var` (n elements) before it is compared. */
     void (*corrupt)(int var, double *g, size_t n, void *ctx);
@@ -109,29 +112,36 @@ typedef struct GcOptions {
 } GcOptions;
 
 typedef struct GcResult {
-    bool ok;            /* every gradient within tolerance */
-    bool checked;       /* gradients were compared (result is a scalar) */
-    double worst;       /* worst err over the inputs */
+    bool ok;      /* every gradient within tolerance */
+    bool checked; /* gradients were compared (result is a scalar) */
+    double worst; /* worst err over the inputs */
     int worst_var;
-    int ninputs;        /* inputs checked */
-    int attempts;       /* input draws used */
-    char why[256];      /* on failure: a one-line reason */
+    int ninputs;   /* inputs checked */
+    int attempts;  /* input draws used */
+    char why[256]; /* on failure: a one-line reason */
 } GcResult;
 
-static GC_UNUSED size_t gc_numel(Shape s) { return (size_t)shape_numel(s); }
+static GC_UNUSED size_t gc_numel(Shape s)
+{
+    return (size_t)shape_numel(s);
+}
 
-static GC_UNUSED bool gc_is_kink(Op op) {
+static GC_UNUSED bool gc_is_kink(Op op)
+{
     return op == OP_RELU || op == OP_ABS || op == OP_STEP || op == OP_SIGN;
 }
 
 /* Adds var to the kink list once. */
-static GC_UNUSED void gc_add_kink(GcProgram *gp, int var, int *cap) {
+static GC_UNUSED void gc_add_kink(GcProgram *gp, int var, int *cap)
+{
     for (int i = 0; i < gp->nkink; i++)
-        if (gp->kink_vars[i] == var) return;
+        if (gp->kink_vars[i] == var)
+            return;
     if (gp->nkink == *cap) {
         *cap = *cap ? 2 * *cap : 8;
         gp->kink_vars = realloc(gp->kink_vars, (size_t)*cap * sizeof(int));
-        if (!gp->kink_vars) abort();
+        if (!gp->kink_vars)
+            abort();
     }
     gp->kink_vars[gp->nkink++] = var;
 }
@@ -140,16 +150,19 @@ static GC_UNUSED void gc_add_kink(GcProgram *gp, int var, int *cap) {
  * argument that is a VAR is recorded directly; one that is a computed
  * expression gets a probe var appended to the program (so eval_prog
  * computes its value); a CONST cannot cross a kink and is skipped. */
-static GC_UNUSED void gc_find_kinks(GcProgram *gp) {
+static GC_UNUSED void gc_find_kinks(GcProgram *gp)
+{
     Prog *p = gp->p;
     Graph *g = p->g;
     int cap = 0, nv = p->nvars;
     char *seen = calloc((size_t)g->nnodes + 1, 1);
     const Node **stack = malloc(((size_t)g->nnodes + 1) * sizeof *stack);
-    if (!seen || !stack) abort();
+    if (!seen || !stack)
+        abort();
     for (int v = 0; v < nv; v++) {
         const Var *x = &p->vars[v];
-        if (x->dead || !x->def) continue;
+        if (x->dead || !x->def)
+            continue;
         int sp = 0;
         if (!seen[x->def->id]) {
             seen[x->def->id] = 1;
@@ -163,9 +176,8 @@ static GC_UNUSED void gc_find_kinks(GcProgram *gp) {
                     gc_add_kink(gp, a->var, &cap);
                 } else if (a->op != OP_CONST) {
                     int saved = p->result;
-                    int pv = prog_add_var(p, prog_fresh_name(p, "gc_probe"),
-                                          VAR_STEP, a->shape, (Node *)a,
-                                          (Span){0});
+                    int pv = prog_add_var(p, prog_fresh_name(p, "gc_probe"), VAR_STEP,
+                                          a->shape, (Node *)a, (Span){0});
                     p->vars[pv].temp = true;
                     p->result = saved;
                     gc_add_kink(gp, pv, &cap);
@@ -186,13 +198,14 @@ static GC_UNUSED void gc_find_kinks(GcProgram *gp) {
  * false if the program was rejected (gp->diag says why). derive: run
  * grad_derive when the result is a scalar; wrt: NULL, or a comma-separated
  * list of the inputs to derive (grad_derive's wrt flags). */
-static GC_UNUSED bool gc_load_ex(GcProgram *gp, const char *name,
-                                 const char *text, size_t len, bool derive,
-                                 const char *wrt) {
+static GC_UNUSED bool gc_load_ex(GcProgram *gp, const char *name, const char *text,
+                                 size_t len, bool derive, const char *wrt)
+{
     memset(gp, 0, sizeof *gp);
     gp->name = name;
     gp->text = malloc(len + 1);
-    if (!gp->text) abort();
+    if (!gp->text)
+        abort();
     memcpy(gp->text, text, len);
     gp->text[len] = '\0';
     gp->arena = arena_new();
@@ -200,14 +213,16 @@ static GC_UNUSED bool gc_load_ex(GcProgram *gp, const char *name,
     gp->src.text = gp->text;
     gp->src.len = len;
     FILE *out = open_memstream(&gp->diag, &gp->diag_len);
-    if (!out) abort();
+    if (!out)
+        abort();
     Diag d;
     diag_init(&d, &gp->src, out);
     AstProgram ast;
     Prog *p = NULL;
     if (parse_program(gp->arena, &gp->src, &d, &ast)) {
         gp->written = check_program(gp->arena, &ast, &d);
-        if (gp->written) p = prog_normalize(gp->written);
+        if (gp->written)
+            p = prog_normalize(gp->written);
     }
     if (p && d.errors == 0 && p->result >= 0) {
         gp->p = p;
@@ -227,26 +242,30 @@ static GC_UNUSED bool gc_load_ex(GcProgram *gp, const char *name,
                 }
             }
         }
-        if (gp->scalar && wrt_ok) grad_derive(p, gp->wrt, &d);
+        if (gp->scalar && wrt_ok)
+            grad_derive(p, gp->wrt, &d);
         gp->ok = d.errors == 0 && wrt_ok;
     }
     fclose(out);
-    if (gp->ok) gc_find_kinks(gp);
+    if (gp->ok)
+        gc_find_kinks(gp);
     return gp->ok;
 }
 
 static GC_UNUSED bool gc_load(GcProgram *gp, const char *name, const char *text,
-                              size_t len) {
+                              size_t len)
+{
     return gc_load_ex(gp, name, text, len, true, NULL);
 }
 
 /* the inputs whose gradient gc_check compares */
-static GC_UNUSED bool gc_derived_input(const GcProgram *gp, int v) {
-    return gp->scalar && gp->p->vars[v].kind == VAR_INPUT &&
-           (!gp->wrt || gp->wrt[v]);
+static GC_UNUSED bool gc_derived_input(const GcProgram *gp, int v)
+{
+    return gp->scalar && gp->p->vars[v].kind == VAR_INPUT && (!gp->wrt || gp->wrt[v]);
 }
 
-static GC_UNUSED bool gc_load_file(GcProgram *gp, const char *path) {
+static GC_UNUSED bool gc_load_file(GcProgram *gp, const char *path)
+{
     FILE *f = fopen(path, "rb");
     if (!f) {
         memset(gp, 0, sizeof *gp);
@@ -259,7 +278,8 @@ static GC_UNUSED bool gc_load_file(GcProgram *gp, const char *path) {
         if (len + got > cap) {
             cap = 2 * (len + got);
             buf = realloc(buf, cap);
-            if (!buf) abort();
+            if (!buf)
+                abort();
         }
         memcpy(buf + len, chunk, got);
         len += got;
@@ -270,8 +290,10 @@ static GC_UNUSED bool gc_load_file(GcProgram *gp, const char *path) {
     return ok;
 }
 
-static GC_UNUSED void gc_free(GcProgram *gp) {
-    if (gp->arena) arena_free(gp->arena);
+static GC_UNUSED void gc_free(GcProgram *gp)
+{
+    if (gp->arena)
+        arena_free(gp->arena);
     free(gp->text);
     free(gp->diag);
     free(gp->kink_vars);
@@ -283,7 +305,8 @@ static GC_UNUSED void gc_free(GcProgram *gp) {
 /* Structural sanity of a derived program: every input has a gradient var of
  * its shape; every live step reads only inputs and earlier live steps (so
  * the printed program is valid). Returns false with a reason in why. */
-static GC_UNUSED bool gc_sane(const GcProgram *gp, char *why, size_t whysize) {
+static GC_UNUSED bool gc_sane(const GcProgram *gp, char *why, size_t whysize)
+{
     const Prog *p = gp->p;
     if (gp->scalar) {
         if (!p->derived || !p->grad) {
@@ -291,11 +314,11 @@ static GC_UNUSED bool gc_sane(const GcProgram *gp, char *why, size_t whysize) {
             return false;
         }
         for (int v = 0; v < p->nvars; v++) {
-            if (!gc_derived_input(gp, v)) continue;
+            if (!gc_derived_input(gp, v))
+                continue;
             int gv = p->grad[v];
             if (gv < 0 || gv >= p->nvars) {
-                snprintf(why, whysize, "input '%s' has no gradient var",
-                         p->vars[v].name);
+                snprintf(why, whysize, "input '%s' has no gradient var", p->vars[v].name);
                 return false;
             }
             if (!shape_eq(p->vars[gv].shape, p->vars[v].shape)) {
@@ -310,8 +333,8 @@ static GC_UNUSED bool gc_sane(const GcProgram *gp, char *why, size_t whysize) {
                 return false;
             }
             if (p->vars[gv].dead) {
-                snprintf(why, whysize, "gradient '%s' of '%s' is dead",
-                         p->vars[gv].name, p->vars[v].name);
+                snprintf(why, whysize, "gradient '%s' of '%s' is dead", p->vars[gv].name,
+                         p->vars[v].name);
                 return false;
             }
         }
@@ -320,14 +343,15 @@ static GC_UNUSED bool gc_sane(const GcProgram *gp, char *why, size_t whysize) {
     const Graph *g = p->g;
     int *mark = calloc((size_t)g->nnodes + 1, sizeof *mark);
     const Node **stack = malloc(((size_t)g->nnodes + 1) * sizeof *stack);
-    if (!mark || !stack) abort();
+    if (!mark || !stack)
+        abort();
     bool ok = true;
     for (int v = 0; v < p->nvars && ok; v++) {
         const Var *x = &p->vars[v];
-        if (x->dead || !x->def) continue;
+        if (x->dead || !x->def)
+            continue;
         if (!shape_eq(x->def->shape, x->shape)) {
-            snprintf(why, whysize, "'%s' and its definition differ in shape",
-                     x->name);
+            snprintf(why, whysize, "'%s' and its definition differ in shape", x->name);
             ok = false;
             break;
         }
@@ -340,9 +364,8 @@ static GC_UNUSED bool gc_sane(const GcProgram *gp, char *why, size_t whysize) {
                 const Var *u = &p->vars[n->var];
                 bool input = u->kind == VAR_INPUT || u->kind == VAR_DATA;
                 if (!input && (n->var >= v || u->dead)) {
-                    snprintf(why, whysize, "live step '%s' reads %s step '%s'",
-                             x->name, u->dead ? "the dead" : "the later",
-                             u->name);
+                    snprintf(why, whysize, "live step '%s' reads %s step '%s'", x->name,
+                             u->dead ? "the dead" : "the later", u->name);
                     ok = false;
                 }
             }
@@ -360,33 +383,42 @@ static GC_UNUSED bool gc_sane(const GcProgram *gp, char *why, size_t whysize) {
 
 typedef struct GcVals {
     const Prog *p;
-    double **v;       /* per var */
-    double *kink0;    /* signs of the kink arguments at the base point */
+    double **v;    /* per var */
+    double *kink0; /* signs of the kink arguments at the base point */
     size_t nkinkel;
 } GcVals;
 
-static GC_UNUSED void gc_vals_new(GcVals *vs, const Prog *p) {
+static GC_UNUSED void gc_vals_new(GcVals *vs, const Prog *p)
+{
     vs->p = p;
     vs->v = calloc((size_t)p->nvars, sizeof *vs->v);
-    if (!vs->v) abort();
+    if (!vs->v)
+        abort();
     for (int i = 0; i < p->nvars; i++) {
         vs->v[i] = calloc(gc_numel(p->vars[i].shape), sizeof(double));
-        if (!vs->v[i]) abort();
+        if (!vs->v[i])
+            abort();
     }
     vs->kink0 = NULL;
     vs->nkinkel = 0;
 }
 
-static GC_UNUSED void gc_vals_free(GcVals *vs) {
-    for (int i = 0; i < vs->p->nvars; i++) free(vs->v[i]);
+static GC_UNUSED void gc_vals_free(GcVals *vs)
+{
+    for (int i = 0; i < vs->p->nvars; i++)
+        free(vs->v[i]);
     free(vs->v);
     free(vs->kink0);
 }
 
-static GC_UNUSED double gc_sign(double x) { return x > 0 ? 1 : x < 0 ? -1 : 0; }
+static GC_UNUSED double gc_sign(double x)
+{
+    return x > 0 ? 1 : x < 0 ? -1 : 0;
+}
 
 /* Records (base != 0) or compares the kink signs; false if one changed. */
-static GC_UNUSED bool gc_kinks(const GcProgram *gp, GcVals *vs, bool base) {
+static GC_UNUSED bool gc_kinks(const GcProgram *gp, GcVals *vs, bool base)
+{
     size_t k = 0;
     if (base) {
         size_t total = 0;
@@ -394,7 +426,8 @@ static GC_UNUSED bool gc_kinks(const GcProgram *gp, GcVals *vs, bool base) {
             total += gc_numel(gp->p->vars[gp->kink_vars[i]].shape);
         free(vs->kink0);
         vs->kink0 = malloc((total + 1) * sizeof(double));
-        if (!vs->kink0) abort();
+        if (!vs->kink0)
+            abort();
         vs->nkinkel = total;
     }
     for (int i = 0; i < gp->nkink; i++) {
@@ -412,9 +445,11 @@ static GC_UNUSED bool gc_kinks(const GcProgram *gp, GcVals *vs, bool base) {
 }
 
 /* True if every value of every live var is finite. */
-static GC_UNUSED bool gc_finite(const Prog *p, GcVals *vs, const char **bad) {
+static GC_UNUSED bool gc_finite(const Prog *p, GcVals *vs, const char **bad)
+{
     for (int v = 0; v < p->nvars; v++) {
-        if (p->vars[v].dead) continue;
+        if (p->vars[v].dead)
+            continue;
         size_t n = gc_numel(p->vars[v].shape);
         for (size_t j = 0; j < n; j++)
             if (!isfinite(vs->v[v][j])) {
@@ -425,10 +460,10 @@ static GC_UNUSED bool gc_finite(const Prog *p, GcVals *vs, const char **bad) {
     return true;
 }
 
-static GC_UNUSED void gc_print_matrix(FILE *out, const char *label,
-                                      const double *x, Shape s) {
-    fprintf(out, "  %s [%lld, %lld] =", label, (long long)s.dim[0],
-            (long long)s.dim[1]);
+static GC_UNUSED void gc_print_matrix(FILE *out, const char *label, const double *x,
+                                      Shape s)
+{
+    fprintf(out, "  %s [%lld, %lld] =", label, (long long)s.dim[0], (long long)s.dim[1]);
     for (int64_t i = 0; i < s.dim[0]; i++) {
         fprintf(out, "\n    ");
         for (int64_t j = 0; j < s.dim[1]; j++)
@@ -439,16 +474,20 @@ static GC_UNUSED void gc_print_matrix(FILE *out, const char *label,
 
 /* f at the current inputs; false if a kink sign changed or f is not
  * finite. */
-static GC_UNUSED bool gc_f(const GcProgram *gp, GcVals *vs, double *f) {
+static GC_UNUSED bool gc_f(const GcProgram *gp, GcVals *vs, double *f)
+{
     eval_prog(gp->p, vs->v);
     *f = vs->v[gp->p->result][0];
     return isfinite(*f) && gc_kinks(gp, vs, false);
 }
 
-static GC_UNUSED void gc_report_head(FILE *out, const GcProgram *gp) {
+static GC_UNUSED void gc_report_head(FILE *out, const GcProgram *gp)
+{
     fprintf(out, "---- program %s:\n%s", gp->name, gp->text);
-    if (gp->text[0] && gp->text[strlen(gp->text) - 1] != '\n') fputc('\n', out);
-    if (gp->diag_len) fprintf(out, "---- diagnostics:\n%s", gp->diag);
+    if (gp->text[0] && gp->text[strlen(gp->text) - 1] != '\n')
+        fputc('\n', out);
+    if (gp->diag_len)
+        fprintf(out, "---- diagnostics:\n%s", gp->diag);
     if (gp->p) {
         fprintf(out, "---- derived program (print_prog):\n");
         print_prog(out, gp->p);
@@ -460,33 +499,33 @@ static GC_UNUSED void gc_report_head(FILE *out, const GcProgram *gp) {
  * same name and agree to within 1e-12 of its size (a normwise relative
  * difference; a few ulps of reassociation are allowed, nothing more).
  * Returns false with a reason. */
-static GC_UNUSED bool gc_same_values(const char *what, const Prog *a,
-                                     double **va, const Prog *b, char *why,
-                                     size_t whysize) {
+static GC_UNUSED bool gc_same_values(const char *what, const Prog *a, double **va,
+                                     const Prog *b, char *why, size_t whysize)
+{
     GcVals vb;
     gc_vals_new(&vb, b);
     bool ok = true;
     for (int j = 0; j < b->nvars && ok; j++) {
         const Var *x = &b->vars[j];
-        if (x->kind != VAR_INPUT && x->kind != VAR_DATA) continue;
+        if (x->kind != VAR_INPUT && x->kind != VAR_DATA)
+            continue;
         int i = prog_find(a, x->name);
         if (i < 0 || !shape_eq(a->vars[i].shape, x->shape)) {
-            snprintf(why, whysize, "%s: input '%s' has no counterpart", what,
-                     x->name);
+            snprintf(why, whysize, "%s: input '%s' has no counterpart", what, x->name);
             ok = false;
             break;
         }
         memcpy(vb.v[j], va[i], gc_numel(x->shape) * sizeof(double));
     }
-    if (ok) eval_prog(b, vb.v);
+    if (ok)
+        eval_prog(b, vb.v);
     for (int j = 0; j < b->nvars && ok; j++) {
         const Var *x = &b->vars[j];
         if (x->kind == VAR_INPUT || x->kind == VAR_DATA || x->dead || !x->def)
             continue;
         int i = prog_find(a, x->name);
         if (i < 0 || !shape_eq(a->vars[i].shape, x->shape) || a->vars[i].dead) {
-            snprintf(why, whysize, "%s: '%s' has no live counterpart", what,
-                     x->name);
+            snprintf(why, whysize, "%s: '%s' has no live counterpart", what, x->name);
             ok = false;
             break;
         }
@@ -502,8 +541,8 @@ static GC_UNUSED bool gc_same_values(const char *what, const Prog *a,
         }
         if (!(diff <= 1e-12 * fmax(norm, 1.0))) {
             snprintf(why, whysize,
-                     "%s: '%s' differs: element %zu is %.17g here, %.17g there",
-                     what, x->name, worst, va[i][worst], vb.v[j][worst]);
+                     "%s: '%s' differs: element %zu is %.17g here, %.17g there", what,
+                     x->name, worst, va[i][worst], vb.v[j][worst]);
             ok = false;
         }
     }
@@ -515,15 +554,16 @@ static GC_UNUSED bool gc_same_values(const char *what, const Prog *a,
  * and its printed form (print_prog) must parse back to a program that
  * computes the same values (SPEC section 3). vs holds the values at the
  * base point. */
-static GC_UNUSED bool gc_consistent(const GcProgram *gp, GcVals *vs,
-                                    char *why, size_t whysize) {
-    if (!gc_same_values("as written vs derived", gp->p, vs->v, gp->written,
-                        why, whysize))
+static GC_UNUSED bool gc_consistent(const GcProgram *gp, GcVals *vs, char *why,
+                                    size_t whysize)
+{
+    if (!gc_same_values("as written vs derived", gp->p, vs->v, gp->written, why, whysize))
         return false;
     char *text = NULL;
     size_t len = 0;
     FILE *out = open_memstream(&text, &len);
-    if (!out) abort();
+    if (!out)
+        abort();
     print_prog(out, gp->p);
     fclose(out);
     GcProgram back;
@@ -535,7 +575,8 @@ static GC_UNUSED bool gc_consistent(const GcProgram *gp, GcVals *vs,
         ok = gc_same_values("printed vs derived", gp->p, vs->v, back.written, why,
                             whysize);
     }
-    if (!ok) fprintf(stderr, "---- printed program:\n%s", text);
+    if (!ok)
+        fprintf(stderr, "---- printed program:\n%s", text);
     gc_free(&back);
     free(text);
     return ok;
@@ -545,8 +586,9 @@ static GC_UNUSED bool gc_consistent(const GcProgram *gp, GcVals *vs,
  * respect to *x (an input element) with base step h: *d, and *err the
  * estimate |R2 - R1|. *x is restored. False if the stencil crossed a kink
  * or met a value that is not finite. */
-static GC_UNUSED bool gc_fd(const GcProgram *gp, GcVals *vs, double *x,
-                            double h, double *d, double *err) {
+static GC_UNUSED bool gc_fd(const GcProgram *gp, GcVals *vs, double *x, double h,
+                            double *d, double *err)
+{
     double x0 = *x, D[3];
     bool valid = true;
     for (int l = 0; l < 3 && valid; l++) {
@@ -559,7 +601,8 @@ static GC_UNUSED bool gc_fd(const GcProgram *gp, GcVals *vs, double *x,
         D[l] = (fp - fm) / (xp - xm);
     }
     *x = x0;
-    if (!valid) return false;
+    if (!valid)
+        return false;
     double r1 = (4 * D[1] - D[0]) / 3, r2 = (4 * D[2] - D[1]) / 3;
     *d = (16 * r2 - r1) / 15;
     *err = fabs(r2 - r1);
@@ -568,18 +611,22 @@ static GC_UNUSED bool gc_fd(const GcProgram *gp, GcVals *vs, double *x,
 
 /* The gradient check; see the comment at the top of this file. */
 static GC_UNUSED bool gc_check(const GcProgram *gp, const GcOptions *opt_in,
-                               GcResult *res) {
+                               GcResult *res)
+{
     GcOptions opt = *opt_in;
-    if (opt.tol == 0) opt.tol = 1e-6;
+    if (opt.tol == 0)
+        opt.tol = 1e-6;
     memset(res, 0, sizeof *res);
     res->worst_var = -1;
     if (!gp->ok) {
         snprintf(res->why, sizeof res->why, "the front end rejected it");
-        if (!opt.quiet) gc_report_head(stderr, gp);
+        if (!opt.quiet)
+            gc_report_head(stderr, gp);
         return false;
     }
     if (!gc_sane(gp, res->why, sizeof res->why)) {
-        if (!opt.quiet) gc_report_head(stderr, gp);
+        if (!opt.quiet)
+            gc_report_head(stderr, gp);
         return false;
     }
     const Prog *p = gp->p;
@@ -591,7 +638,8 @@ static GC_UNUSED bool gc_check(const GcProgram *gp, const GcOptions *opt_in,
     double **fd = calloc((size_t)p->nvars, sizeof *fd);
     double **fe = calloc((size_t)p->nvars, sizeof *fe);
     double **x0 = calloc((size_t)p->nvars, sizeof *x0);
-    if (!ga || !fd || !fe || !x0) abort();
+    if (!ga || !fd || !fe || !x0)
+        abort();
     bool valid = false;
     const char *bad = NULL;
     for (int attempt = 0; attempt < GC_ATTEMPTS && !valid; attempt++) {
@@ -601,23 +649,27 @@ static GC_UNUSED bool gc_check(const GcProgram *gp, const GcOptions *opt_in,
         if (lo == 0 && hi == 0) {
             lo = -1;
             hi = 1;
-            if (attempt >= GC_ATTEMPTS / 2) lo = 0.1;
+            if (attempt >= GC_ATTEMPTS / 2)
+                lo = 0.1;
         }
         for (int v = 0; v < p->nvars; v++) {
             VarKind k = p->vars[v].kind;
-            if (k != VAR_INPUT && k != VAR_DATA) continue;
+            if (k != VAR_INPUT && k != VAR_DATA)
+                continue;
             for (size_t j = 0; j < gc_numel(p->vars[v].shape); j++)
                 vs.v[v][j] = lo + (hi - lo) * gc_unif(&rng);
         }
         eval_prog(p, vs.v);
-        if (!gc_finite(p, &vs, &bad)) continue;
+        if (!gc_finite(p, &vs, &bad))
+            continue;
         if (!gp->scalar) {
             valid = true;
             break;
         }
         gc_kinks(gp, &vs, true);
         for (int v = 0; v < p->nvars; v++) {
-            if (!gc_derived_input(gp, v)) continue;
+            if (!gc_derived_input(gp, v))
+                continue;
             size_t n = gc_numel(p->vars[v].shape);
             free(ga[v]);
             free(fd[v]);
@@ -627,13 +679,15 @@ static GC_UNUSED bool gc_check(const GcProgram *gp, const GcOptions *opt_in,
             fd[v] = malloc(n * sizeof(double));
             fe[v] = malloc(n * sizeof(double));
             x0[v] = malloc(n * sizeof(double));
-            if (!ga[v] || !fd[v] || !fe[v] || !x0[v]) abort();
+            if (!ga[v] || !fd[v] || !fe[v] || !x0[v])
+                abort();
             memcpy(ga[v], vs.v[p->grad[v]], n * sizeof(double));
             memcpy(x0[v], vs.v[v], n * sizeof(double));
         }
         valid = true;
         for (int v = 0; v < p->nvars && valid; v++) {
-            if (!gc_derived_input(gp, v)) continue;
+            if (!gc_derived_input(gp, v))
+                continue;
             size_t n = gc_numel(p->vars[v].shape);
             for (size_t j = 0; j < n && valid; j++) {
                 double x = x0[v][j];
@@ -661,8 +715,8 @@ static GC_UNUSED bool gc_check(const GcProgram *gp, const GcOptions *opt_in,
     if (!valid) {
         if (bad)
             snprintf(res->why, sizeof res->why,
-                     "no valid point in %d draws (last: '%s' not finite)",
-                     GC_ATTEMPTS, bad);
+                     "no valid point in %d draws (last: '%s' not finite)", GC_ATTEMPTS,
+                     bad);
         else
             snprintf(res->why, sizeof res->why,
                      "no valid point in %d draws (kinks crossed)", GC_ATTEMPTS);
@@ -681,13 +735,16 @@ static GC_UNUSED bool gc_check(const GcProgram *gp, const GcOptions *opt_in,
         res->checked = true;
         res->ok = true;
         for (int v = 0; v < p->nvars; v++) {
-            if (!gc_derived_input(gp, v)) continue;
+            if (!gc_derived_input(gp, v))
+                continue;
             size_t n = gc_numel(p->vars[v].shape);
-            if (opt.corrupt) opt.corrupt(v, ga[v], n, opt.ctx);
+            if (opt.corrupt)
+                opt.corrupt(v, ga[v], n, opt.ctx);
             double ng = 0, nf = 0, diff = 0;
             bool nan = false;
             for (size_t j = 0; j < n; j++) {
-                if (!isfinite(ga[v][j])) nan = true;
+                if (!isfinite(ga[v][j]))
+                    nan = true;
                 ng = fmax(ng, fabs(ga[v][j]));
                 nf = fmax(nf, fabs(fd[v][j]));
                 diff = fmax(diff, fabs(ga[v][j] - fd[v][j]));
@@ -701,32 +758,30 @@ static GC_UNUSED bool gc_check(const GcProgram *gp, const GcOptions *opt_in,
             if (!(err < opt.tol)) {
                 if (res->ok)
                     snprintf(res->why, sizeof res->why,
-                             "gradient of '%s' is off: err %.3e >= %.1e",
-                             p->vars[v].name, err, opt.tol);
+                             "gradient of '%s' is off: err %.3e >= %.1e", p->vars[v].name,
+                             err, opt.tol);
                 res->ok = false;
             }
         }
         if (!res->ok && !opt.quiet) {
             gc_report_head(stderr, gp);
-            fprintf(stderr, "---- %s\n---- inputs (seed %llu, draw %d):\n",
-                    res->why, (unsigned long long)opt.seed, res->attempts);
+            fprintf(stderr, "---- %s\n---- inputs (seed %llu, draw %d):\n", res->why,
+                    (unsigned long long)opt.seed, res->attempts);
             for (int v = 0; v < p->nvars; v++)
                 if (p->vars[v].kind == VAR_INPUT || p->vars[v].kind == VAR_DATA)
-                    gc_print_matrix(stderr, p->vars[v].name, vs.v[v],
-                                    p->vars[v].shape);
+                    gc_print_matrix(stderr, p->vars[v].name, vs.v[v], p->vars[v].shape);
             fprintf(stderr, "---- result %s = %.17g\n", p->vars[p->result].name,
                     vs.v[p->result][0]);
             for (int v = 0; v < p->nvars; v++) {
-                if (!gc_derived_input(gp, v)) continue;
+                if (!gc_derived_input(gp, v))
+                    continue;
                 char label[300];
-                snprintf(label, sizeof label, "analytic d%s (var '%s')",
-                         p->vars[v].name, p->vars[p->grad[v]].name);
+                snprintf(label, sizeof label, "analytic d%s (var '%s')", p->vars[v].name,
+                         p->vars[p->grad[v]].name);
                 gc_print_matrix(stderr, label, ga[v], p->vars[v].shape);
-                snprintf(label, sizeof label, "finite-difference d%s",
-                         p->vars[v].name);
+                snprintf(label, sizeof label, "finite-difference d%s", p->vars[v].name);
                 gc_print_matrix(stderr, label, fd[v], p->vars[v].shape);
-                snprintf(label, sizeof label, "FD error estimate d%s",
-                         p->vars[v].name);
+                snprintf(label, sizeof label, "FD error estimate d%s", p->vars[v].name);
                 gc_print_matrix(stderr, label, fe[v], p->vars[v].shape);
             }
         }

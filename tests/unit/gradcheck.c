@@ -33,7 +33,8 @@ static const char *worst_name;
 static char worst_buf[256];
 
 /* Checks one loaded program; prints one line. */
-static bool run_one(GcProgram *gp, uint64_t seed) {
+static bool run_one(GcProgram *gp, uint64_t seed)
+{
     GcOptions opt = {.seed = seed};
     GcResult res;
     bool ok = gc_check(gp, &opt, &res);
@@ -44,17 +45,19 @@ static bool run_one(GcProgram *gp, uint64_t seed) {
         snprintf(worst_buf, sizeof worst_buf, "%s", gp->name);
         worst_name = worst_buf;
     }
-    if (!ok) nfail++;
+    if (!ok)
+        nfail++;
     if (verbose || !ok)
-        printf("%-4s %-28s inputs %d  worst err %.2e%s\n", ok ? "ok" : "FAIL",
-               gp->name, res.ninputs, res.worst,
-               res.checked ? "" : "  (not scalar)");
-    if (!ok) printf("     %s\n", res.why);
+        printf("%-4s %-28s inputs %d  worst err %.2e%s\n", ok ? "ok" : "FAIL", gp->name,
+               res.ninputs, res.worst, res.checked ? "" : "  (not scalar)");
+    if (!ok)
+        printf("     %s\n", res.why);
     fflush(stdout);
     return ok;
 }
 
-static bool check_text(const char *name, const char *text, uint64_t seed) {
+static bool check_text(const char *name, const char *text, uint64_t seed)
+{
     GcProgram gp;
     gc_load(&gp, name, text, strlen(text));
     bool ok = run_one(&gp, seed);
@@ -62,7 +65,8 @@ static bool check_text(const char *name, const char *text, uint64_t seed) {
     return ok;
 }
 
-static bool check_file(const char *path) {
+static bool check_file(const char *path)
+{
     GcProgram gp;
     bool loaded = gc_load_file(&gp, path);
     if (!loaded && !gp.arena) {
@@ -78,18 +82,21 @@ static bool check_file(const char *path) {
 
 /* ------------------------------------------------------------ examples */
 
-static int cmp_str(const void *a, const void *b) {
+static int cmp_str(const void *a, const void *b)
+{
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static void check_examples(void) {
+static void check_examples(void)
+{
     const char *env = getenv("GRADC_EXAMPLES");
     const char *cands[] = {env, "examples", "../examples", "../../examples",
                            "../../../examples"};
     DIR *d = NULL;
     const char *dir = NULL;
     for (size_t i = 0; i < sizeof cands / sizeof cands[0] && !d; i++)
-        if (cands[i] && (d = opendir(cands[i]))) dir = cands[i];
+        if (cands[i] && (d = opendir(cands[i])))
+            dir = cands[i];
     if (!d) {
         printf("FAIL examples: no examples directory found (set "
                "GRADC_EXAMPLES or run from the repository root)\n");
@@ -203,22 +210,23 @@ static const Case op_cases[] = {
     {"crop0", "input A[2,3]\ndata R[2,3]\nL = sum(crop(A, 0) * R)\n"},
     {"crop_pad", "input A[2,3]\ndata R[2,3]\nL = sum(crop(pad(A, 1, 2), 1, 2) * R)\n"},
     {"rot180", "input A[2,3]\ndata R[2,3]\nL = sum(rot180(A) * R)\n"},
-    {"rot180_conv", "input A[4,4], W[2,3]\ndata R[3,2]\nL = sum(conv(A, rot180(W)) * R)\n"},
+    {"rot180_conv",
+     "input A[4,4], W[2,3]\ndata R[3,2]\nL = sum(conv(A, rot180(W)) * R)\n"},
     {"ones_zeros", "input A[2,3]\nL = sum(A * ones(2, 3) + zeros(2, 3) + A * A)\n"},
     {"ones_bcast", "input A[2,3]\nL = sum(A * A * ones(1, 3) + zeros(2, 1))\n"},
     {"literals", "input A[2,3]\nL = sum(2 * A - A / 4 + 1 - 0.5 * A ^ 2 + 2.5E+0 * A)\n"},
     {"literal_1e", "input A[2,3]\nL = sum(1e-1 * A ^ 2 + A * 1e0)\n"},
     {"multi_use", "input A[2,2]\nB = A * A\nC = B @ A + A.T\nL = sum(C * A)\n"},
     {"reuse_var", "input X[3,3]\nY = tanh(X)\nZ = Y @ Y.T + Y\nL = mean(Z * Y)\n"},
-    {"diamond", "input X[2,2]\nA = exp(X)\nB = A * X\nC = A + B\nL = sum(C * B / (A + 1))\n"},
+    {"diamond",
+     "input X[2,2]\nA = exp(X)\nB = A * X\nC = A + B\nL = sum(C * B / (A + 1))\n"},
     {"dup_subexpr", "input A[2,3]\nL = sum(exp(A) * exp(A) + exp(A))\n"},
     {"unused_input", "input A[2,2], U[2,2]\nL = sum(A * A)\n"},
     {"only_data_path", "input A[2,2]\ndata D[2,2]\nL = sum(A @ D)\n"},
     {"scalar_input", "input s[1,1], A[2,2]\nL = sum(A * s) + s ^ 2\n"},
     {"scalar_chain", "input s[1,1]\nL = sigmoid(s) * 2 + tanh(s) * s\n"},
-    {"seed_conv",
-     "# seed_conv.grad\ninput A[3, 3], W[2, 2], B[2, 2]\nC = conv(A, W)\n"
-     "L = sum(sigmoid(C * B))\n"},
+    {"seed_conv", "# seed_conv.grad\ninput A[3, 3], W[2, 2], B[2, 2]\nC = conv(A, W)\n"
+                  "L = sum(sigmoid(C * B))\n"},
     {"one_line", "input A[3,3]; input W[2,2], B[2,2]; C = conv(A, W); "
                  "L = sum(sigmoid(C*B)) # all on one line"},
     {"semicolons", "input A[2,2];;; B = A * 2; L = sum(B ^ 2) # comment\n"},
@@ -227,16 +235,14 @@ static const Case op_cases[] = {
     {"keyword_names", "input int[2,2]\nreturn = int * 2\ndouble = return ^ 2\n"
                       "L = sum(double)\n"},
     {"name_clash", "input t1[2,2], dt1[2,2]\nx = tanh(t1 * dt1)\nL = sum(x * t1)\n"},
-    {"name_clash2", "input A[2,2], dA[2,2]\nt1 = A * dA\nt2 = sigmoid(t1)\nL = sum(t2 * t1)\n"},
-    {"mlp",
-     "input W1[4,3], b1[4,1], W2[2,4], b2[2,1]\ndata X[3,5], Y[2,5]\n"
-     "H = tanh(W1 @ X + b1)\nO = sigmoid(W2 @ H + b2)\nL = mean((O - Y) ^ 2)\n"},
-    {"mlp_relu",
-     "input W1[3,4], b1[1,4], W2[4,2], b2[1,2]\ndata X[5,3], Y[5,2]\n"
-     "H = relu(X @ W1 + b1)\nO = H @ W2 + b2\nL = sum((O - Y) ^ 2) / 5\n"},
-    {"cnn",
-     "input K[2,2], b[1,1], V[3,3]\ndata I[5,5]\n"
-     "F = relu(conv(I, K) + b)\nG = conv(pad(F, 1), V)\nL = mean(sigmoid(G))\n"},
+    {"name_clash2",
+     "input A[2,2], dA[2,2]\nt1 = A * dA\nt2 = sigmoid(t1)\nL = sum(t2 * t1)\n"},
+    {"mlp", "input W1[4,3], b1[4,1], W2[2,4], b2[2,1]\ndata X[3,5], Y[2,5]\n"
+            "H = tanh(W1 @ X + b1)\nO = sigmoid(W2 @ H + b2)\nL = mean((O - Y) ^ 2)\n"},
+    {"mlp_relu", "input W1[3,4], b1[1,4], W2[4,2], b2[1,2]\ndata X[5,3], Y[5,2]\n"
+                 "H = relu(X @ W1 + b1)\nO = H @ W2 + b2\nL = sum((O - Y) ^ 2) / 5\n"},
+    {"cnn", "input K[2,2], b[1,1], V[3,3]\ndata I[5,5]\n"
+            "F = relu(conv(I, K) + b)\nG = conv(pad(F, 1), V)\nL = mean(sigmoid(G))\n"},
 };
 
 /* Edge cases of simplification and of the rules at exact zeros (padding
@@ -284,20 +290,24 @@ static const Case edge_cases[] = {
 
 /* A chain nested 200 levels deep (exercises the parser and the graph; the
  * evaluator is iterative). */
-static char *deep_program(int depth) {
+static char *deep_program(int depth)
+{
     size_t cap = (size_t)depth * 8 + 64;
     char *s = malloc(cap);
     size_t n = (size_t)snprintf(s, cap, "input A[2,2]\nL = sum(");
-    for (int i = 0; i < depth; i++) n += (size_t)snprintf(s + n, cap - n, "tanh(");
+    for (int i = 0; i < depth; i++)
+        n += (size_t)snprintf(s + n, cap - n, "tanh(");
     n += (size_t)snprintf(s + n, cap - n, "A");
-    for (int i = 0; i < depth; i++) s[n++] = ')';
+    for (int i = 0; i < depth; i++)
+        s[n++] = ')';
     snprintf(s + n, cap - n, ")\n");
     return s;
 }
 
 /* Broadcasting: every elementwise operator with a [1,n], [m,1] or [1,1]
  * operand on either side, and the outer [1,n] op [m,1]. */
-static void check_broadcasting(void) {
+static void check_broadcasting(void)
+{
     const char ops[] = "+-*/";
     const char *small[] = {"[1,4]", "[3,1]", "[1,1]"};
     char text[512], name[64];
@@ -317,8 +327,8 @@ static void check_broadcasting(void) {
             }
     for (int o = 0; o < 4; o++) {
         snprintf(text, sizeof text,
-                 "input r[1,4], c[3,1]\ndata R[3,4]\nL = sum((r %c %s) * R)\n",
-                 ops[o], ops[o] == '/' ? "(c * c + 1)" : "c");
+                 "input r[1,4], c[3,1]\ndata R[3,4]\nL = sum((r %c %s) * R)\n", ops[o],
+                 ops[o] == '/' ? "(c * c + 1)" : "c");
         snprintf(name, sizeof name, "bcast outer %c", ops[o]);
         check_text(name, text, 200 + (uint64_t)o);
     }
@@ -330,17 +340,20 @@ static void check_broadcasting(void) {
 
 /* grad_derive with a subset of the inputs (gradc grad --wrt): the derived
  * ones must still be right. */
-static void check_wrt(void) {
+static void check_wrt(void)
+{
     const char *mlp = NULL, *cnn = NULL;
     for (size_t i = 0; i < sizeof op_cases / sizeof op_cases[0]; i++) {
-        if (strcmp(op_cases[i].name, "mlp") == 0) mlp = op_cases[i].text;
-        if (strcmp(op_cases[i].name, "cnn") == 0) cnn = op_cases[i].text;
+        if (strcmp(op_cases[i].name, "mlp") == 0)
+            mlp = op_cases[i].text;
+        if (strcmp(op_cases[i].name, "cnn") == 0)
+            cnn = op_cases[i].text;
     }
-    static const struct { const char *name, *which, *wrt; } cases[] = {
-        {"mlp --wrt W1", "mlp", "W1"},
-        {"mlp --wrt W2,b2", "mlp", "W2,b2"},
-        {"mlp --wrt b1,W2", "mlp", "b1,W2"},
-        {"cnn --wrt K", "cnn", "K"},
+    static const struct {
+        const char *name, *which, *wrt;
+    } cases[] = {
+        {"mlp --wrt W1", "mlp", "W1"},       {"mlp --wrt W2,b2", "mlp", "W2,b2"},
+        {"mlp --wrt b1,W2", "mlp", "b1,W2"}, {"cnn --wrt K", "cnn", "K"},
         {"cnn --wrt V,b", "cnn", "V,b"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -356,35 +369,59 @@ static void check_wrt(void) {
 
 typedef struct Corruption {
     int kind;
-    int target;  /* the var to corrupt (the first input seen), -1: first */
+    int target; /* the var to corrupt (the first input seen), -1: first */
     int done;
 } Corruption;
 
-static void corrupt(int var, double *g, size_t n, void *ctx) {
+static void corrupt(int var, double *g, size_t n, void *ctx)
+{
     Corruption *c = ctx;
-    if (c->target < 0) c->target = var;
-    if (var != c->target) return;
+    if (c->target < 0)
+        c->target = var;
+    if (var != c->target)
+        return;
     double norm = 0;
-    for (size_t i = 0; i < n; i++) norm = fmax(norm, fabs(g[i]));
+    for (size_t i = 0; i < n; i++)
+        norm = fmax(norm, fabs(g[i]));
     c->done = 1;
     switch (c->kind) {
-    case 0: g[n / 2] += 1e-5 * fmax(norm, 1e-3); break;  /* one element */
-    case 1: for (size_t i = 0; i < n; i++) g[i] *= 1 + 1e-5; break; /* scale */
-    case 2: for (size_t i = 0; i < n; i++) g[i] = 0; break;
+    case 0: g[n / 2] += 1e-5 * fmax(norm, 1e-3); break; /* one element */
+    case 1:
+        for (size_t i = 0; i < n; i++)
+            g[i] *= 1 + 1e-5;
+        break; /* scale */
+    case 2:
+        for (size_t i = 0; i < n; i++)
+            g[i] = 0;
+        break;
     case 3: g[0] = NAN; break;
-    case 4: { double t = g[0]; g[0] = g[n - 1]; g[n - 1] = t; break; } /* swap */
-    case 5: g[n / 2] += 1e-9 * fmax(norm, 1e-3); break;  /* below tol: passes */
-    case 6: for (size_t i = 0; i < n; i++) g[i] = -g[i]; break;
+    case 4: {
+        double t = g[0];
+        g[0] = g[n - 1];
+        g[n - 1] = t;
+        break;
+    }                                                   /* swap */
+    case 5: g[n / 2] += 1e-9 * fmax(norm, 1e-3); break; /* below tol: passes */
+    case 6:
+        for (size_t i = 0; i < n; i++)
+            g[i] = -g[i];
+        break;
     }
 }
 
-static void self_test(void) {
-    static const char *kinds[] = {"one element +1e-5", "scaled by 1+1e-5",
-                                  "zeroed", "NaN", "two elements swapped",
-                                  "one element +1e-9 (within tol)", "negated"};
+static void self_test(void)
+{
+    static const char *kinds[] = {"one element +1e-5",
+                                  "scaled by 1+1e-5",
+                                  "zeroed",
+                                  "NaN",
+                                  "two elements swapped",
+                                  "one element +1e-9 (within tol)",
+                                  "negated"};
     const char *text = NULL;
     for (size_t i = 0; i < sizeof op_cases / sizeof op_cases[0]; i++)
-        if (strcmp(op_cases[i].name, "mlp") == 0) text = op_cases[i].text;
+        if (strcmp(op_cases[i].name, "mlp") == 0)
+            text = op_cases[i].text;
     GcProgram gp;
     gc_load(&gp, "selftest(mlp)", text, strlen(text));
     for (int k = 0; k < 7; k++) {
@@ -398,11 +435,9 @@ static void self_test(void) {
             nfail++;
             printf("FAIL self-test: corruption '%s': check %s (err %.2e), "
                    "expected %s\n",
-                   kinds[k], ok ? "passed" : "failed", res.worst,
-                   want ? "pass" : "fail");
-        } else {
-            if (verbose)
-                printf("ok   self-test: corruption '%s' -> %s (err %.2e)\n", kinds[k],
+                   kinds[k], ok ? "passed" : "failed", res.worst, want ? "pass" : "fail");
+        } else if (verbose) {
+            printf("ok   self-test: corruption '%s' -> %s (err %.2e)\n", kinds[k],
                    ok ? "passes" : "reported", res.worst);
         }
     }
@@ -418,11 +453,9 @@ static void self_test(void) {
     nprog++;
     if (ok || res.checked || !strstr(res.why, "kink")) {
         nfail++;
-        printf("FAIL self-test: inputs at a relu kink were not refused (%s)\n",
-               res.why);
-    } else {
-        if (verbose)
-            printf("ok   self-test: inputs at a relu kink refused (%s)\n", res.why);
+        printf("FAIL self-test: inputs at a relu kink were not refused (%s)\n", res.why);
+    } else if (verbose) {
+        printf("ok   self-test: inputs at a relu kink refused (%s)\n", res.why);
     }
     gc_free(&gp);
 
@@ -435,7 +468,8 @@ static void self_test(void) {
         gc_load(&g3, "three", t3, strlen(t3));
         GcVals v2;
         gc_vals_new(&v2, g2.p);
-        for (int j = 0; j < 4; j++) v2.v[prog_find(g2.p, "A")][j] = j + 1;
+        for (int j = 0; j < 4; j++)
+            v2.v[prog_find(g2.p, "A")][j] = j + 1;
         eval_prog(g2.p, v2.v);
         char why[256] = "";
         bool same = gc_same_values("self", g2.p, v2.v, g3.written, why, sizeof why);
@@ -445,9 +479,8 @@ static void self_test(void) {
             nfail++;
             printf("FAIL self-test: value comparison (different: %s, same: %s)\n",
                    same ? "passed" : "failed", same2 ? "passed" : "failed");
-        } else {
-            if (verbose)
-                printf("ok   self-test: a program computing A * (2 + 1e-9) for A * 2 "
+        } else if (verbose) {
+            printf("ok   self-test: a program computing A * (2 + 1e-9) for A * 2 "
                    "is reported\n");
         }
         gc_vals_free(&v2);
@@ -464,14 +497,14 @@ static void self_test(void) {
     if (ok) {
         nfail++;
         printf("FAIL self-test: a rejected program passed the check\n");
-    } else {
-        if (verbose)
-            printf("ok   self-test: a rejected program is reported (%s)\n", res.why);
+    } else if (verbose) {
+        printf("ok   self-test: a rejected program is reported (%s)\n", res.why);
     }
     gc_free(&gp);
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char **argv)
+{
     int nfiles = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "-v") == 0)
@@ -480,7 +513,8 @@ int main(int argc, char **argv) {
             argv[++nfiles] = argv[i];
     }
     if (nfiles > 0) {
-        for (int i = 1; i <= nfiles; i++) check_file(argv[i]);
+        for (int i = 1; i <= nfiles; i++)
+            check_file(argv[i]);
     } else {
         check_examples();
         printf("== every op alone\n");

@@ -29,8 +29,8 @@
 #include "gc_harness.h"
 #include "gradc.h"
 
-#define MAXD 6    /* largest dimension generated */
-#define CAP 30.0  /* largest |value| bound before wrapping in tanh/sigmoid */
+#define MAXD 6   /* largest dimension generated */
+#define CAP 30.0 /* largest |value| bound before wrapping in tanh/sigmoid */
 
 enum { P_ADD = 1, P_MUL = 2, P_NEG = 3, P_POW = 4, P_POST = 5, P_ATOM = 6 };
 
@@ -58,41 +58,54 @@ typedef struct Gen {
     const char *sep; /* statement separator */
 } Gen;
 
-static double unif(Gen *G) { return gc_unif(G->rng); }
-static int irand(Gen *G, int lo, int hi) { return gc_int(G->rng, lo, hi); }
-static bool chance(Gen *G, double p) { return unif(G) < p; }
+static double unif(Gen *G)
+{
+    return gc_unif(G->rng);
+}
+static int irand(Gen *G, int lo, int hi)
+{
+    return gc_int(G->rng, lo, hi);
+}
+static bool chance(Gen *G, double p)
+{
+    return unif(G) < p;
+}
 
 /* text of e for a context that needs precedence >= need (adds
  * parentheses, and now and then redundant ones) */
-static const char *par(Gen *G, Ex e, int need) {
+static const char *par(Gen *G, Ex e, int need)
+{
     if (e.prec < need || (e.prec < P_ATOM && chance(G, 0.15)))
         return arena_printf(G->a, "(%s)", e.s);
     return e.s;
 }
 
-static Ex ex(const char *s, int prec, double ub, double lb) {
+static Ex ex(const char *s, int prec, double ub, double lb)
+{
     return (Ex){s, prec, false, ub, lb};
 }
 
 static Ex gen(Gen *G, int r, int c, int depth);
 
-static void add_item(Gen *G, const char *name, int r, int c, double ub,
-                     double lb) {
+static void add_item(Gen *G, const char *name, int r, int c, double ub, double lb)
+{
     if (G->nitems < (int)(sizeof G->items / sizeof G->items[0]))
         G->items[G->nitems++] = (Item){name, r, c, ub, lb};
 }
 
-static Ex leaf(Gen *G, int r, int c) {
+static Ex leaf(Gen *G, int r, int c)
+{
     int cand[512], n = 0;
     for (int i = 0; i < G->nitems; i++)
-        if (G->items[i].r == r && G->items[i].c == c) cand[n++] = i;
+        if (G->items[i].r == r && G->items[i].c == c)
+            cand[n++] = i;
     if (n > 0 && chance(G, 0.55)) {
         Item *it = &G->items[cand[irand(G, 0, n - 1)]];
         return ex(it->name, P_ATOM, it->ub, it->lb);
     }
     if (r == 1 && c == 1 && chance(G, 0.2)) {
-        static const char *lits[] = {"0.5", "2", "1.5", "3", "0.25", "1e-1",
-                                     "2.5E+0", "1"};
+        static const char *lits[] = {"0.5",  "2",    "1.5",    "3",
+                                     "0.25", "1e-1", "2.5E+0", "1"};
         const char *l = lits[irand(G, 0, 7)];
         double v = strtod(l, NULL);
         Ex e = ex(l, P_ATOM, v, v);
@@ -104,12 +117,11 @@ static Ex leaf(Gen *G, int r, int c) {
     const char *name;
     if (chance(G, 0.12)) {
         name = arena_printf(G->a, "D%d", ++G->ndata);
-        buf_printf(&G->datas, "%s%s[%d, %d]", G->ndata > 1 ? ", " : "", name, r,
-                   c);
+        buf_printf(&G->datas, "%s%s[%d, %d]", G->ndata > 1 ? ", " : "", name, r, c);
     } else {
         name = arena_printf(G->a, "X%d", ++G->ninput);
-        buf_printf(&G->inputs, "%s%s[%d,%s%d]", G->ninput > 1 ? ", " : "", name,
-                   r, chance(G, 0.5) ? " " : "", c);
+        buf_printf(&G->inputs, "%s%s[%d,%s%d]", G->ninput > 1 ? ", " : "", name, r,
+                   chance(G, 0.5) ? " " : "", c);
     }
     add_item(G, name, r, c, 1, 0);
     return ex(name, P_ATOM, 1, 0);
@@ -117,30 +129,36 @@ static Ex leaf(Gen *G, int r, int c) {
 
 /* x wrapped to be >= lo > 0: x itself if it is known to be, else
  * (x ^ 2 + lo) */
-static Ex positive(Gen *G, Ex x, double lo) {
-    if (x.lb >= lo) return x;
-    const char *t = chance(G, 0.5)
-                        ? arena_printf(G->a, "%s ^ 2 + %g", par(G, x, P_POST), lo)
-                        : arena_printf(G->a, "%s * %s + %g", par(G, x, P_MUL),
-                                       par(G, x, P_POW), lo);
+static Ex positive(Gen *G, Ex x, double lo)
+{
+    if (x.lb >= lo)
+        return x;
+    const char *t =
+        chance(G, 0.5)
+            ? arena_printf(G->a, "%s ^ 2 + %g", par(G, x, P_POST), lo)
+            : arena_printf(G->a, "%s * %s + %g", par(G, x, P_MUL), par(G, x, P_POW), lo);
     return ex(t, P_ADD, x.ub * x.ub + lo, lo);
 }
 
-static const char *fn1(Gen *G, const char *f, Ex x) {
+static const char *fn1(Gen *G, const char *f, Ex x)
+{
     return arena_printf(G->a, "%s(%s)", f, x.s);
 }
 
 /* one dimension of a broadcast operand pair for result dimension d */
-static void bdims(Gen *G, int d, int *x, int *y) {
+static void bdims(Gen *G, int d, int *x, int *y)
+{
     *x = *y = d;
-    if (d == 1 || chance(G, 0.65)) return;
+    if (d == 1 || chance(G, 0.65))
+        return;
     if (chance(G, 0.5))
         *x = 1;
     else
         *y = 1;
 }
 
-static Ex gen_op(Gen *G, int r, int c, int depth) {
+static Ex gen_op(Gen *G, int r, int c, int depth)
+{
     for (;;) {
         int k = irand(G, 0, 99);
         if (k < 30) { /* + - * / with broadcasting */
@@ -150,32 +168,28 @@ static Ex gen_op(Gen *G, int r, int c, int depth) {
             Ex a = gen(G, ar, ac, depth - 1), b = gen(G, br, bc, depth - 1);
             int op = irand(G, 0, 3);
             if (op == 0)
-                return ex(arena_printf(G->a, "%s + %s", par(G, a, P_ADD),
-                                       par(G, b, P_MUL)),
-                          P_ADD, a.ub + b.ub,
-                          a.lb > 0 && b.lb > 0 ? a.lb + b.lb : 0);
+                return ex(
+                    arena_printf(G->a, "%s + %s", par(G, a, P_ADD), par(G, b, P_MUL)),
+                    P_ADD, a.ub + b.ub, a.lb > 0 && b.lb > 0 ? a.lb + b.lb : 0);
             if (op == 1)
-                return ex(arena_printf(G->a, "%s - %s", par(G, a, P_ADD),
-                                       par(G, b, P_MUL)),
-                          P_ADD, a.ub + b.ub, 0);
+                return ex(
+                    arena_printf(G->a, "%s - %s", par(G, a, P_ADD), par(G, b, P_MUL)),
+                    P_ADD, a.ub + b.ub, 0);
             if (op == 2)
-                return ex(arena_printf(G->a, "%s * %s", par(G, a, P_MUL),
-                                       par(G, b, P_NEG)),
-                          P_MUL, a.ub * b.ub,
-                          a.lb > 0 && b.lb > 0 ? a.lb * b.lb : 0);
+                return ex(
+                    arena_printf(G->a, "%s * %s", par(G, a, P_MUL), par(G, b, P_NEG)),
+                    P_MUL, a.ub * b.ub, a.lb > 0 && b.lb > 0 ? a.lb * b.lb : 0);
             Ex d = positive(G, b, chance(G, 0.5) ? 1 : 0.5);
-            return ex(arena_printf(G->a, "%s / %s", par(G, a, P_MUL),
-                                   par(G, d, P_NEG)),
-                      P_MUL, a.ub / d.lb,
-                      a.lb > 0 ? a.lb / d.ub : 0);
+            return ex(arena_printf(G->a, "%s / %s", par(G, a, P_MUL), par(G, d, P_NEG)),
+                      P_MUL, a.ub / d.lb, a.lb > 0 ? a.lb / d.ub : 0);
         }
         if (k < 40) { /* matmul */
             int kk = irand(G, 1, 4);
             Ex a = gen(G, r, kk, depth - 1), b = gen(G, kk, c, depth - 1);
             bool dot = chance(G, 0.2);
-            const char *t = dot ? arena_printf(G->a, "dot(%s, %s)", a.s, b.s)
-                                : arena_printf(G->a, "%s @ %s", par(G, a, P_MUL),
-                                               par(G, b, P_NEG));
+            const char *t =
+                dot ? arena_printf(G->a, "dot(%s, %s)", a.s, b.s)
+                    : arena_printf(G->a, "%s @ %s", par(G, a, P_MUL), par(G, b, P_NEG));
             return ex(t, dot ? P_ATOM : P_MUL, kk * a.ub * b.ub,
                       a.lb > 0 && b.lb > 0 ? kk * a.lb * b.lb : 0);
         }
@@ -190,22 +204,22 @@ static Ex gen_op(Gen *G, int r, int c, int depth) {
             double ub, lb = 0;
             if (p == 2 || p == 3) {
                 ub = pow(a.ub, p);
-                if (a.lb > 0) lb = pow(a.lb, p);
+                if (a.lb > 0)
+                    lb = pow(a.lb, p);
             } else {
                 a = positive(G, a, chance(G, 0.5) ? 1 : 0.5);
                 ub = p > 0 ? pow(a.ub, p) : pow(a.lb, p);
                 lb = p > 0 ? pow(a.lb, p) : pow(a.ub, p);
             }
-            return ex(arena_printf(G->a, "%s ^ %g", par(G, a, P_POST), p), P_POW,
-                      ub, lb);
+            return ex(arena_printf(G->a, "%s ^ %g", par(G, a, P_POST), p), P_POW, ub, lb);
         }
         if (k < 56) { /* transpose */
             Ex a = gen(G, c, r, depth - 1);
             if (chance(G, 0.3))
                 return ex(fn1(G, "transpose", a), P_ATOM, a.ub, a.lb);
-            if (a.num) a.prec = P_POW; /* "(2).T", not "2.T" */
-            return ex(arena_printf(G->a, "%s.T", par(G, a, P_POST)), P_POST,
-                      a.ub, a.lb);
+            if (a.num)
+                a.prec = P_POW; /* "(2).T", not "2.T" */
+            return ex(arena_printf(G->a, "%s.T", par(G, a, P_POST)), P_POST, a.ub, a.lb);
         }
         if (k < 76) { /* elementwise functions */
             Ex a = gen(G, r, c, depth - 1);
@@ -215,7 +229,8 @@ static Ex gen_op(Gen *G, int r, int c, int depth) {
             case 1: return ex(fn1(G, "tanh", a), P_ATOM, fmin(1, a.ub), 0);
             case 2: return ex(fn1(G, "relu", a), P_ATOM, a.ub, 0);
             case 3:
-                if (a.ub > 3) a = ex(fn1(G, "tanh", a), P_ATOM, 1, 0);
+                if (a.ub > 3)
+                    a = ex(fn1(G, "tanh", a), P_ATOM, 1, 0);
                 return ex(fn1(G, "exp", a), P_ATOM, exp(a.ub), exp(-a.ub));
             case 4:
                 a = positive(G, a, chance(G, 0.5) ? 1 : 0.5);
@@ -226,10 +241,12 @@ static Ex gen_op(Gen *G, int r, int c, int depth) {
                 return ex(fn1(G, "sqrt", a), P_ATOM, sqrt(a.ub), sqrt(a.lb));
             case 6: return ex(fn1(G, "abs", a), P_ATOM, a.ub, a.lb);
             case 7:
-                if (chance(G, 0.5)) continue;
+                if (chance(G, 0.5))
+                    continue;
                 return ex(fn1(G, "step", a), P_ATOM, 1, 0);
             case 8:
-                if (chance(G, 0.5)) continue;
+                if (chance(G, 0.5))
+                    continue;
                 return ex(fn1(G, "sign", a), P_ATOM, 1, 0);
             default: return ex(fn1(G, "tanh", a), P_ATOM, fmin(1, a.ub), 0);
             }
@@ -265,7 +282,8 @@ static Ex gen_op(Gen *G, int r, int c, int depth) {
         }
         if (k < 90) { /* conv */
             int kh = irand(G, 1, 3), kw = irand(G, 1, 3);
-            if (r + kh - 1 > MAXD || c + kw - 1 > MAXD) continue;
+            if (r + kh - 1 > MAXD || c + kw - 1 > MAXD)
+                continue;
             Ex a = gen(G, r + kh - 1, c + kw - 1, depth - 1);
             Ex w = gen(G, kh, kw, depth - 1);
             return ex(arena_printf(G->a, "conv(%s, %s)", a.s, w.s), P_ATOM,
@@ -274,7 +292,8 @@ static Ex gen_op(Gen *G, int r, int c, int depth) {
         }
         if (k < 94) { /* pad */
             int pr = irand(G, 0, (r - 1) / 2), pc = irand(G, 0, (c - 1) / 2);
-            if (pr == 0 && pc == 0 && !chance(G, 0.2)) continue;
+            if (pr == 0 && pc == 0 && !chance(G, 0.2))
+                continue;
             Ex a = gen(G, r - 2 * pr, c - 2 * pc, depth - 1);
             const char *t = pr == pc && chance(G, 0.6)
                                 ? arena_printf(G->a, "pad(%s, %d)", a.s, pr)
@@ -283,7 +302,8 @@ static Ex gen_op(Gen *G, int r, int c, int depth) {
         }
         if (k < 97) { /* crop */
             int pr = irand(G, 0, 1), pc = irand(G, 0, 1);
-            if (r + 2 * pr > MAXD || c + 2 * pc > MAXD) continue;
+            if (r + 2 * pr > MAXD || c + 2 * pc > MAXD)
+                continue;
             Ex a = gen(G, r + 2 * pr, c + 2 * pc, depth - 1);
             const char *t = pr == pc && chance(G, 0.6)
                                 ? arena_printf(G->a, "crop(%s, %d)", a.s, pr)
@@ -297,14 +317,15 @@ static Ex gen_op(Gen *G, int r, int c, int depth) {
 }
 
 /* An expression of shape [r, c]. */
-static Ex gen(Gen *G, int r, int c, int depth) {
-    if (depth <= 0 || G->budget <= 0 || chance(G, 0.1)) return leaf(G, r, c);
+static Ex gen(Gen *G, int r, int c, int depth)
+{
+    if (depth <= 0 || G->budget <= 0 || chance(G, 0.1))
+        return leaf(G, r, c);
     G->budget--;
     Ex e = gen_op(G, r, c, depth);
     if (e.ub > CAP) {
         e = chance(G, 0.5) ? ex(fn1(G, "tanh", e), P_ATOM, 1, 0)
-                           : ex(fn1(G, "sigmoid", e), P_ATOM, 1,
-                                1 / (1 + exp(e.ub)));
+                           : ex(fn1(G, "sigmoid", e), P_ATOM, 1, 1 / (1 + exp(e.ub)));
     }
     if (chance(G, 0.3)) { /* name it; later expressions may reuse it */
         const char *name = arena_printf(G->a, "v%d", ++G->nvar);
@@ -316,7 +337,8 @@ static Ex gen(Gen *G, int r, int c, int depth) {
 }
 
 /* Generates program number i; returns the text (in arena a). */
-static const char *generate(Arena *a, uint64_t seed) {
+static const char *generate(Arena *a, uint64_t seed)
+{
     for (uint64_t attempt = 0;; attempt++) {
         GcRng rng = {seed * 1000003u + attempt};
         Gen G = {.rng = &rng, .a = a};
@@ -330,19 +352,22 @@ static const char *generate(Arena *a, uint64_t seed) {
         G.budget = irand(&G, 6, 30);
         int r = irand(&G, 1, 4), c = irand(&G, 1, 4);
         Ex e = gen(&G, r, c, irand(&G, 3, 7));
-        if (G.ninput == 0) continue; /* nothing to differentiate: redraw */
+        if (G.ninput == 0)
+            continue; /* nothing to differentiate: redraw */
         Buf out;
         buf_init(&out, a);
         buf_printf(&out, "# random program, seed %llu\n", (unsigned long long)seed);
         buf_printf(&out, "input %s\n", G.inputs.data);
-        if (G.ndata) buf_printf(&out, "data %s\n", G.datas.data);
+        if (G.ndata)
+            buf_printf(&out, "data %s\n", G.datas.data);
         buf_puts(&out, G.body.data);
         buf_printf(&out, "L = %s(%s)\n", chance(&G, 0.6) ? "sum" : "mean", e.s);
         return out.data;
     }
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char **argv)
+{
     int count = 100;
     uint64_t seed = 1;
     bool verbose = false;
@@ -364,7 +389,8 @@ int main(int argc, char **argv) {
         const char *text = generate(a, s);
         char name[64];
         snprintf(name, sizeof name, "random#%llu", (unsigned long long)s);
-        if (verbose) printf("---- %s\n%s", name, text);
+        if (verbose)
+            printf("---- %s\n%s", name, text);
         GcProgram gp;
         gc_load(&gp, name, text, strlen(text));
         GcOptions opt = {.seed = s};
@@ -380,8 +406,8 @@ int main(int argc, char **argv) {
             failed++;
             printf("FAIL %s: %s\n", name, res.why);
         } else if (verbose) {
-            printf("ok   %s: %d inputs, worst err %.2e, draws %d\n", name,
-                   res.ninputs, res.worst, res.attempts);
+            printf("ok   %s: %d inputs, worst err %.2e, draws %d\n", name, res.ninputs,
+                   res.worst, res.attempts);
         }
         fflush(stdout);
         gc_free(&gp);
@@ -390,7 +416,7 @@ int main(int argc, char **argv) {
     printf("randprog: %d programs (seeds %llu..%llu), %d inputs checked, %d "
            "failed, %d input redraws; worst err %.2e (random#%llu)\n",
            count, (unsigned long long)seed,
-           (unsigned long long)(seed + (uint64_t)count - 1), ninputs, failed,
-           redraws, worst, (unsigned long long)worst_seed);
+           (unsigned long long)(seed + (uint64_t)count - 1), ninputs, failed, redraws,
+           worst, (unsigned long long)worst_seed);
     return failed ? 1 : 0;
 }
