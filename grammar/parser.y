@@ -170,6 +170,7 @@ static bool too_many_errors(const ParseState *ps);
 %parse-param {ParseState *ps}
 
 %initial-action {
+    (void)yynerrs; /* the error count is Diag's; clang warns it is unused */
     @$.first_line = @$.last_line = 1;
     @$.first_column = 1;
     @$.last_column = 0;
