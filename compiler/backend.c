@@ -21,7 +21,7 @@ const char backend_usage[] =
     "  check FILE [--seed N] [--tol T] [--dtype f64|f32]\n"
     "        compare the compiled gradients with central finite differences (f64) on\n"
     "        random inputs; exit 1 if the worst relative error exceeds T\n"
-    "        (default 1e-6, or 1e-3 for --dtype f32)\n"
+    "        (default 1e-6, or 1e-4 for --dtype f32)\n"
     "  emit-llvm FILE [-O0..-O3] [--no-opt] [--dtype f64|f32] [--name PREFIX] [--cpu generic]\n"
     "        the LLVM IR of the module, after optimization (--no-opt: as lowered)\n";
 

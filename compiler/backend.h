@@ -37,7 +37,8 @@ typedef struct RunOptions {
     bool reference;        /* --reference (a testing aid): also evaluate with the
                               reference evaluator (eval.c) and exit 1 if any value
                               differs by more than a relative 1e-12 (f64; f32:
-                              1e-4 against the f64 reference) */
+                              1e-5 of the var's largest value, against
+                              the f64 reference) */
 } RunOptions;
 
 /* gradc build FILE [-o OUT.so] [--header OUT.h] [--name PREFIX] [--dtype f64|f32]
@@ -58,7 +59,7 @@ typedef struct BuildOptions {
 /* gradc check FILE [--seed N] [--tol T] [--dtype f64|f32] */
 typedef struct CheckOptions {
     uint64_t seed;
-    double tol;            /* <= 0: the default, 1e-6 for f64 and 1e-3 for f32 */
+    double tol;            /* <= 0: the default, 1e-6 for f64 and 1e-4 for f32 */
     Dtype dtype;           /* the gradients checked; differences are always f64 */
     int opt_level;
 } CheckOptions;

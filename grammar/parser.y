@@ -888,7 +888,8 @@ bool parse_program(Arena *a, const Source *src, Diag *d, AstProgram *out) {
         const OpenBracket *ob = &ps.open[ps.nopen - 1];
         diag_error(d, ob->span, "'%c' is never closed", ob->kind);
     }
-    (void)rc;
+    if (rc != 0 && d->errors == errors0) /* not expected: every path reports */
+        diag_error(d, ps.eof, "syntax error");
     out->stmts = ps.stmts;
     out->nstmts = ps.nstmts;
     return d->errors == errors0;

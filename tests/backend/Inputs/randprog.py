@@ -131,7 +131,10 @@ class Gen:
             self.vars.append((name, shape))
         last, shape = self.vars[-1]
         other = self.gen(shape, 2)
-        lines.append("L = %s(%s * %s)" % (r.choice(["sum", "mean"]), last, other))
+        extra = "".join(" + %s(%s)" % (r.choice(["sum", "mean"]),
+                                        nm if r.random() < 0.5 else "tanh(%s)" % nm)
+                        for nm, _ in self.vars[-4:-1] if nm.startswith("V"))
+        lines.append("L = %s(%s * %s)%s" % (r.choice(["sum", "mean"]), last, other, extra))
         if not any(k == "input" for k, _, _ in self.decls):
             self.decls.append(("input", "Xlast", (2, 2)))
             lines.append("L2 = L + sum(Xlast * Xlast)")
