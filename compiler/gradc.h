@@ -222,6 +222,10 @@ bool node_is_const(const Node *n, double v); /* CONST with fill value v */
  * nodes that use them (iterative: no recursion however deep the graph).
  * Walks must not nest. */
 void node_walk(Graph *g, Node *root, void (*fn)(Node *n, void *ctx), void *ctx);
+/* The same, but neither visits nor descends into nodes for which skip
+ * returns true (so a walk can stop at what an earlier walk handled). */
+void node_walk_pruned(Graph *g, Node *root, bool (*skip)(Node *n, void *ctx),
+                      void (*fn)(Node *n, void *ctx), void *ctx);
 
 /* ------------------------------------------------------------------ ops.c */
 

@@ -368,6 +368,12 @@ Node *g_t(Graph *g, Node *a) { return g_unary(g, OP_TRANSPOSE, a); }
 
 void node_walk(Graph *g, Node *root, void (*fn)(Node *n, void *ctx), void *ctx)
 {
+    node_walk_pruned(g, root, NULL, fn, ctx);
+}
+
+void node_walk_pruned(Graph *g, Node *root, bool (*skip)(Node *n, void *ctx),
+                      void (*fn)(Node *n, void *ctx), void *ctx)
+{
     /* An explicit stack of (node, next operand to visit). */
     struct Frame { Node *n; int next; } *stack = NULL;
     int cap = 0, top = 0;
@@ -375,6 +381,8 @@ void node_walk(Graph *g, Node *root, void (*fn)(Node *n, void *ctx), void *ctx)
 
     stack = arena_grow(g->arena, stack, &cap, 16, sizeof *stack);
     root->mark = epoch;
+    if (skip && skip(root, ctx))
+        return;
     stack[top++] = (struct Frame){root, 0};
     while (top > 0) {
         struct Frame *f = &stack[top - 1];
@@ -382,6 +390,8 @@ void node_walk(Graph *g, Node *root, void (*fn)(Node *n, void *ctx), void *ctx)
             Node *a = f->n->arg[f->next++];
             if (a->mark != epoch) {
                 a->mark = epoch;
+                if (skip && skip(a, ctx))
+                    continue;
                 stack = arena_grow(g->arena, stack, &cap, top + 1, sizeof *stack);
                 stack[top++] = (struct Frame){a, 0};
             }

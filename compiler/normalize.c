@@ -84,6 +84,14 @@ typedef struct Emit {
     const Var *named; /* the program's variable the root defines */
 } Emit;
 
+/* node_walk skip: leaves and nodes that already have a step (everything
+ * below them has one too), so each statement costs only its new nodes. */
+static bool has_step(Node *n, void *ctx)
+{
+    Emit *e = ctx;
+    return is_leaf(n) || step_of(e->z, n) >= 0;
+}
+
 /* node_walk callback: one step per operation node without one. */
 static void emit_step(Node *n, void *ctx)
 {
@@ -125,7 +133,7 @@ Prog *prog_normalize(const Prog *src)
                                       x->span);
             } else {
                 Emit e = {&z, n, x};
-                node_walk(z.p->g, n, emit_step, &e);
+                node_walk_pruned(z.p->g, n, has_step, emit_step, &e);
                 map[i] = step_of(&z, n);
             }
         }
