@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend.h"
 #include "gradc.h"
 
 static const char usage[] =
@@ -17,6 +18,7 @@ static const char usage[] =
     "                    g: grad (every step, dead ones too, with node ids)\n"
     "  fmt FILE\n"
     "        check FILE and print it as written, in canonical form\n"
+    "%s"
     "\n"
     "  gradc --help | --version\n"
     "\n"
@@ -186,13 +188,36 @@ static int cmd_fmt(int argc, char **argv)
     return status;
 }
 
+/* run, build, check, emit-llvm: backend.c parses their options. */
+static int cmd_backend(const char *cmd, int argc, char **argv)
+{
+    BackendArgs ba;
+    int status = backend_parse_args(cmd, argc, argv, &ba);
+    if (status || ba.help)
+        return status;
+    Arena *a = arena_new();
+    Diag d;
+    Source src;
+    Prog *p = front(a, ba.file, &d, &src);
+    status = 1;
+    if (p) {
+        p = prog_normalize(p);
+        if (shape_is_scalar(p->vars[p->result].shape))
+            grad_derive(p, NULL, &d);
+        status = backend_exec(&ba, p);
+    }
+    backend_args_free(&ba);
+    arena_free(a);
+    return status;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2)
         return bad_usage("%s", "no command given");
     const char *cmd = argv[1];
     if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
-        fputs(usage, stdout);
+        printf(usage, backend_usage);
         return 0;
     }
     if (strcmp(cmd, "--version") == 0) {
@@ -203,5 +228,7 @@ int main(int argc, char **argv)
         return cmd_grad(argc - 2, argv + 2);
     if (strcmp(cmd, "fmt") == 0)
         return cmd_fmt(argc - 2, argv + 2);
+    if (backend_is_command(cmd))
+        return cmd_backend(cmd, argc - 2, argv + 2);
     return bad_usage("unknown command '%s'", cmd);
 }
