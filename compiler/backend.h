@@ -37,7 +37,7 @@ typedef struct RunOptions {
     bool reference;        /* --reference (a testing aid): also evaluate with the
                               reference evaluator (eval.c) and exit 1 if any value
                               differs by more than a relative 1e-12 (f64; f32:
-                              1e-5 of the var's largest value, against
+                              1e-3 of the var's largest value, against
                               the f64 reference) */
 } RunOptions;
 

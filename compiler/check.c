@@ -33,6 +33,7 @@ static const struct Func {
     {"log", OP_LOG, F_UNARY},         {"sqrt", OP_SQRT, F_UNARY},
     {"abs", OP_ABS, F_UNARY},         {"step", OP_STEP, F_UNARY},
     {"sign", OP_SIGN, F_UNARY},       {"rot180", OP_ROT180, F_UNARY},
+    {"softplus", OP_SOFTPLUS, F_UNARY},
     {"sum", OP_SUM, F_REDUCE},        {"mean", OP_MEAN, F_REDUCE},
     {"ones", OP_CONST, F_FILL},       {"zeros", OP_CONST, F_FILL},
     {"conv", OP_CONV, F_BINARY},      {"pad", OP_PAD, F_PAD},

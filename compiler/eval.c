@@ -121,6 +121,7 @@ static double apply_unary(Op op, double x, double p)
     case OP_ABS: return fabs(x);
     case OP_STEP: return x > 0 ? 1.0 : 0.0;
     case OP_SIGN: return x > 0 ? 1.0 : x < 0 ? -1.0 : x == 0 ? 0.0 : x; /* as np.sign */
+    case OP_SOFTPLUS: return (x > 0 ? x : 0.0) + log1p(exp(-fabs(x))); /* stable */
     default: return NAN; /* not reached: callers pass elementwise unary ops */
     }
 }
@@ -209,6 +210,7 @@ static double *eval_node(const Node *n, double *const a[2])
     case OP_ABS:
     case OP_STEP:
     case OP_SIGN:
+    case OP_SOFTPLUS:
         expect(shape_eq(s0, o), n, "elementwise shapes");
         r = eval_xmalloc(numel(o) * sizeof *r);
         for (size_t i = 0; i < numel(o); i++)

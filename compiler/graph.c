@@ -196,6 +196,7 @@ static bool fold(Op op, double a, double b, double p, double *out)
     case OP_ABS: r = fabs(a); break;
     case OP_STEP: r = a > 0 ? 1 : 0; break;
     case OP_SIGN: r = (a > 0) - (a < 0); break;
+    case OP_SOFTPLUS: r = (a > 0 ? a : 0) + log1p(exp(-fabs(a))); break;
     default: return false;
     }
     if (!isfinite(r))

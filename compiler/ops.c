@@ -83,7 +83,7 @@ bool op_shape(Op op, const OpAttr *at, const Shape *in, Shape *out,
     /* elementwise: same shape */
     case OP_NEG: case OP_POW: case OP_SIGMOID: case OP_TANH: case OP_RELU:
     case OP_EXP: case OP_LOG: case OP_SQRT: case OP_ABS: case OP_STEP:
-    case OP_SIGN: case OP_ROT180:
+    case OP_SIGN: case OP_SOFTPLUS: case OP_ROT180:
         *out = in[0];
         return true;
 
@@ -246,6 +246,11 @@ void op_adjoint(Graph *g, const Node *n, Node *y, Node *dy, Node *d[2])
     /* Y = abs(X):  dX = sign(X) * dY */
     case OP_ABS:
         d[0] = g_mul(g, g_unary(g, OP_SIGN, a), dy);
+        break;
+
+    /* Y = softplus(X) = log(1 + exp(X)):  dX = sigmoid(X) * dY */
+    case OP_SOFTPLUS:
+        d[0] = g_mul(g, g_unary(g, OP_SIGMOID, a), dy);
         break;
 
     /* step, sign: derivative zero wherever it exists */

@@ -40,6 +40,7 @@ enum {
     OP(ABS, "abs", 1, OPF_ELEMWISE | OPF_FUNC)                     \
     OP(STEP, "step", 1, OPF_ELEMWISE | OPF_FUNC | OPF_NODIFF)      \
     OP(SIGN, "sign", 1, OPF_ELEMWISE | OPF_FUNC | OPF_NODIFF)      \
+    OP(SOFTPLUS, "softplus", 1, OPF_ELEMWISE | OPF_FUNC)           \
     OP(SUM, "sum", 1, OPF_FUNC)                                    \
     OP(MEAN, "mean", 1, OPF_FUNC)                                  \
     OP(CONV, "conv", 2, OPF_FUNC)                                  \

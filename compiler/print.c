@@ -251,6 +251,7 @@ static const char *latex_func(Op op)
     case OP_RELU: return "\\operatorname{relu}";
     case OP_STEP: return "\\operatorname{step}";
     case OP_SIGN: return "\\operatorname{sign}";
+    case OP_SOFTPLUS: return "\\operatorname{softplus}";
     case OP_SUM: return "\\operatorname{sum}";
     case OP_MEAN: return "\\operatorname{mean}";
     case OP_PAD: return "\\operatorname{pad}";

@@ -7,7 +7,7 @@
 static const char *const reserved[] = {
     "input", "data", "dot", "transpose", "sigmoid", "tanh", "relu", "exp",
     "log", "sqrt", "abs", "step", "sign", "sum", "mean", "ones", "zeros",
-    "conv", "pad", "crop", "rot180",
+    "conv", "pad", "crop", "rot180", "softplus",
 };
 
 bool name_is_reserved(const char *name)
