@@ -75,3 +75,4 @@ clean:
 	rm -rf build build-asan
 
 -include tests/tests.mk
+-include fuzz/fuzz.mk

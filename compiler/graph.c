@@ -84,6 +84,15 @@ static uint64_t node_hash(const Node *n)
     h = mix(h, (uint64_t)n->shape.dim[0] * 1000003u + (uint64_t)n->shape.dim[1]);
     for (int i = 0; i < n->nargs; i++)
         h = mix(h, (uint64_t)n->arg[i]->id + 1);
+    /* Final avalanche (MurmurHash3's fmix64): the table index is the low
+     * bits, and mix() moves high bits down only slowly, so without this
+     * constants that differ only in their high bits (2, 3, 4, ... as
+     * doubles) all met in one bucket: 10,000 of them took seconds. */
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ull;
+    h ^= h >> 33;
     return h;
 }
 

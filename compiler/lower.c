@@ -74,8 +74,8 @@ typedef struct Lower {
     LLVMValueRef *inptr;  /* by var: the input's pointer */
 
     /* declarations, created on first use */
-    LLVMValueRef f_malloc, f_free, f_matmul, f_tanh;
-    LLVMTypeRef t_malloc, t_free, t_matmul, t_tanh;
+    LLVMValueRef f_malloc, f_free, f_matmul;
+    LLVMTypeRef t_malloc, t_free, t_matmul;
 } Lower;
 
 typedef enum { MM_LOOPS, MM_KERNEL } MatmulStrategy;
@@ -336,20 +336,20 @@ static void add_param_attr(Lower *L, LLVMValueRef fn, unsigned i, const char *na
     LLVMAddAttributeAtIndex(fn, i + 1, LLVMCreateEnumAttribute(L->ctx, kind, 0));
 }
 
-static LLVMValueRef call_tanh(Lower *L, LLVMValueRef x)
+/* A call of a libm function of one argument (tanh, log1p), declared
+ * without side effects so loops around it still optimize. */
+static LLVMValueRef call_libm(Lower *L, const char *f64name, const char *f32name, LLVMValueRef x)
 {
-    if (!L->f_tanh) {
-        const char *name = L->o->dtype == DTYPE_F32 ? "tanhf" : "tanh";
-        L->t_tanh = LLVMFunctionType(L->T, &L->T, 1, 0);
-        L->f_tanh = LLVMGetNamedFunction(L->mod, name);
-        if (!L->f_tanh) {
-            L->f_tanh = LLVMAddFunction(L->mod, name, L->t_tanh);
-            add_fn_attr(L, L->f_tanh, "nounwind", 0);
-            add_fn_attr(L, L->f_tanh, "willreturn", 0);
-            add_fn_attr(L, L->f_tanh, "memory", 0); /* memory(none) */
-        }
+    const char *name = L->o->dtype == DTYPE_F32 ? f32name : f64name;
+    LLVMTypeRef fty = LLVMFunctionType(L->T, &L->T, 1, 0);
+    LLVMValueRef f = LLVMGetNamedFunction(L->mod, name);
+    if (!f) {
+        f = LLVMAddFunction(L->mod, name, fty);
+        add_fn_attr(L, f, "nounwind", 0);
+        add_fn_attr(L, f, "willreturn", 0);
+        add_fn_attr(L, f, "memory", 0); /* memory(none) */
     }
-    return LLVMBuildCall2(L->b, L->t_tanh, L->f_tanh, &x, 1, "tanh");
+    return LLVMBuildCall2(L->b, fty, f, &x, 1, f64name);
 }
 
 /* Element (i, j) of a row-major buffer with `ncols` columns. */
@@ -489,21 +489,31 @@ static LLVMValueRef emit_op(Lower *L, const Node *n, LLVMValueRef i, LLVMValueRe
     case OP_CONST:
         return emit_at(L, n, i, j);
     case OP_ADD:
-        return LLVMBuildFAdd(b, emit_bcast(L, n->arg[0], i, j), emit_bcast(L, n->arg[1], i, j), "");
     case OP_SUB:
-        return LLVMBuildFSub(b, emit_bcast(L, n->arg[0], i, j), emit_bcast(L, n->arg[1], i, j), "");
     case OP_MUL:
-        return LLVMBuildFMul(b, emit_bcast(L, n->arg[0], i, j), emit_bcast(L, n->arg[1], i, j), "");
-    case OP_DIV:
-        return LLVMBuildFDiv(b, emit_bcast(L, n->arg[0], i, j), emit_bcast(L, n->arg[1], i, j), "");
+    case OP_DIV: {
+        /* operands in order (C leaves the order of call arguments open) */
+        LLVMValueRef x = emit_bcast(L, n->arg[0], i, j);
+        LLVMValueRef y = emit_bcast(L, n->arg[1], i, j);
+        return n->op == OP_ADD   ? LLVMBuildFAdd(b, x, y, "")
+               : n->op == OP_SUB ? LLVMBuildFSub(b, x, y, "")
+               : n->op == OP_MUL ? LLVMBuildFMul(b, x, y, "")
+                                 : LLVMBuildFDiv(b, x, y, "");
+    }
     case OP_TRANSPOSE:
         return emit_at(L, n->arg[0], j, i);
     case OP_ROT180:
-        return emit_at(L, n->arg[0], LLVMBuildSub(b, ci64(L, rows(n) - 1), i, ""),
-                       LLVMBuildSub(b, ci64(L, cols(n) - 1), j, ""));
+    {
+        LLVMValueRef ri = LLVMBuildSub(b, ci64(L, rows(n) - 1), i, "");
+        LLVMValueRef rj = LLVMBuildSub(b, ci64(L, cols(n) - 1), j, "");
+        return emit_at(L, n->arg[0], ri, rj);
+    }
     case OP_CROP:
-        return emit_at(L, n->arg[0], LLVMBuildNUWAdd(b, i, ci64(L, n->pad[0]), ""),
-                       LLVMBuildNUWAdd(b, j, ci64(L, n->pad[1]), ""));
+    {
+        LLVMValueRef ci = LLVMBuildNUWAdd(b, i, ci64(L, n->pad[0]), "");
+        LLVMValueRef cj = LLVMBuildNUWAdd(b, j, ci64(L, n->pad[1]), "");
+        return emit_at(L, n->arg[0], ci, cj);
+    }
     case OP_PAD: {
         const Node *a = arg(L, n, 0);
         LLVMValueRef okr, okc;
@@ -528,7 +538,12 @@ static LLVMValueRef emit_op(Lower *L, const Node *n, LLVMValueRef i, LLVMValueRe
     case OP_SIGMOID:
         return emit_sigmoid(L, x);
     case OP_TANH:
-        return call_tanh(L, x);
+        return call_libm(L, "tanh", "tanhf", x);
+    case OP_SOFTPLUS: { /* eval.c's stable form: max(x, 0) + log1p(exp(-|x|)) */
+        LLVMValueRef pos = LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealOGT, x, zero, ""), x, zero, "");
+        LLVMValueRef e = call1(L, "llvm.exp", LLVMBuildFNeg(b, call1(L, "llvm.fabs", x), ""));
+        return LLVMBuildFAdd(b, pos, call_libm(L, "log1p", "log1pf", e), "softplus");
+    }
     case OP_RELU:
         return LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealOGT, x, zero, ""), x, zero, "relu");
     case OP_EXP:
@@ -596,7 +611,8 @@ static void kernel_reduce(Lower *L, const Node *n, LLVMValueRef out)
         if (n->axis == 1)
             LLVMBuildStore(b, cT(L, 0.0), acc);
         LLVMValueRef j = loop_open(L, &lj, C, "red.j");
-        LLVMValueRef s = LLVMBuildFAdd(b, LLVMBuildLoad2(b, L->T, acc, ""), emit_at(L, a, i, j), "");
+        LLVMValueRef old = LLVMBuildLoad2(b, L->T, acc, "");
+        LLVMValueRef s = LLVMBuildFAdd(b, old, emit_at(L, a, i, j), "");
         LLVMBuildStore(b, s, acc);
         loop_close(L, &lj);
         if (n->axis == 1) {
@@ -621,14 +637,15 @@ static void kernel_reduce(Lower *L, const Node *n, LLVMValueRef out)
     loop_close(L, &lj);
     LLVMValueRef i = loop_open(L, &li, R, "red0.i");
     j = loop_open(L, &lj, C, "red0.j");
-    LLVMValueRef s = LLVMBuildFAdd(b, load_elem(L, out, z, j, C), emit_at(L, a, i, j), "");
+    LLVMValueRef old = load_elem(L, out, z, j, C);
+    LLVMValueRef s = LLVMBuildFAdd(b, old, emit_at(L, a, i, j), "");
     store_elem(L, s, out, z, j, C);
     loop_close(L, &lj);
     loop_close(L, &li);
     if (mean) {
         j = loop_open(L, &lj, C, "red0.mean");
-        store_elem(L, LLVMBuildFDiv(b, load_elem(L, out, z, j, C), cT(L, (double)R), "mean"), out, z,
-                   j, C);
+        LLVMValueRef v = load_elem(L, out, z, j, C);
+        store_elem(L, LLVMBuildFDiv(b, v, cT(L, (double)R), "mean"), out, z, j, C);
         loop_close(L, &lj);
     }
 }
@@ -682,8 +699,10 @@ static void kernel_matmul(Lower *L, const Node *n, LLVMValueRef out)
     LLVMValueRef p = loop_open(L, &lp, K, "mm.p");
     LLVMValueRef aip = emit_at(L, a, i, p);
     j = loop_open(L, &lj, N, "mm.j");
-    LLVMValueRef prod = LLVMBuildFMul(b, aip, emit_at(L, bb, p, j), "");
-    store_elem(L, LLVMBuildFAdd(b, load_elem(L, out, i, j, N), prod, ""), out, i, j, N);
+    LLVMValueRef bpj = emit_at(L, bb, p, j);
+    LLVMValueRef prod = LLVMBuildFMul(b, aip, bpj, "");
+    LLVMValueRef old = load_elem(L, out, i, j, N);
+    store_elem(L, LLVMBuildFAdd(b, old, prod, ""), out, i, j, N);
     loop_close(L, &lj);
     loop_close(L, &lp);
     loop_close(L, &li);
@@ -705,9 +724,11 @@ static void kernel_conv(Lower *L, const Node *n, LLVMValueRef out)
     LLVMValueRef wpq = emit_at(L, w, p, q);
     LLVMValueRef ip = LLVMBuildNUWAdd(b, i, p, "");
     j = loop_open(L, &lj, OW, "conv.j");
-    LLVMValueRef x = emit_at(L, a, ip, LLVMBuildNUWAdd(b, j, q, ""));
-    store_elem(L, LLVMBuildFAdd(b, load_elem(L, out, i, j, OW), LLVMBuildFMul(b, x, wpq, ""), ""), out,
-               i, j, OW);
+    LLVMValueRef jq = LLVMBuildNUWAdd(b, j, q, "");
+    LLVMValueRef x = emit_at(L, a, ip, jq);
+    LLVMValueRef prod = LLVMBuildFMul(b, x, wpq, "");
+    LLVMValueRef old = load_elem(L, out, i, j, OW);
+    store_elem(L, LLVMBuildFAdd(b, old, prod, ""), out, i, j, OW);
     loop_close(L, &lj);
     loop_close(L, &lq);
     loop_close(L, &lp);

@@ -14,7 +14,10 @@
 #   %expect_exit   %expect_exit N CMD...: runs CMD, passes if it exits with status
 #                  exactly N (and did not crash)
 #
-# Features: `gradc-check` when `gradc check` works on a trivial program; tests
+# Features: `sanitizers` when gradc was built with SAN flags (`make check-asan`;
+# --param sanitizers=1): a test that cannot work then (e.g. one that loads a
+# generated .so into an uninstrumented program) says `UNSUPPORTED: sanitizers`.
+# `gradc-check` when `gradc check` works on a trivial program; tests
 # compare gradients with finite differences under `%if gradc-check %{ ... %}`.
 # --param check=1 forces the feature on (a broken `gradc check` then fails
 # those tests instead of skipping them), --param check=0 forces it off.
@@ -89,6 +92,9 @@ def gradc_check_works():
         return False
     return r.returncode == 0
 
+
+if param("sanitizers", None, "0") == "1":
+    config.available_features.add("sanitizers")
 
 check = param("check", "GRADC_LIT_CHECK", "auto")
 if check == "1" or (check == "auto" and gradc_check_works()):

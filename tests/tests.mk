@@ -60,6 +60,7 @@ lit: all
 	    --param build=$(abspath $(BUILD)) \
 	    --param llvm_tools=$(LLVM_TOOLS) \
 	    --param python=$(PYTHON) \
+	    --param sanitizers=$(if $(strip $(SAN)),1,0) \
 	    $(LIT_OPTS) tests
 
 # Every tests/unit/*.c is a program that links with the front end and the

@@ -70,7 +70,7 @@ class Gen:
             return "(%s %s %s)" % (a, o, b)
         if op == "unary":
             f = r.choice(["sigmoid", "tanh", "relu", "exp", "log", "sqrt", "abs", "step",
-                          "sign", "-"])
+                          "sign", "softplus", "-"])
             a = self.gen(shape, d)
             if f == "-":
                 return "(-%s)" % a
