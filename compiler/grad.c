@@ -63,6 +63,39 @@ static int add_adjoint(Prog *p, int of, Node *def)
     return v;
 }
 
+/* Common subexpressions across steps: a rule may rebuild what a forward
+ * step already computes (the adjoint of log(sigmoid(x)) rebuilds
+ * sigmoid(x)); such a node is replaced by that step's VAR. */
+typedef struct Reuse {
+    Graph *g;
+    const Prog *p;
+    int *step;      /* per node id below nstep: the forward step it is, or -1 */
+    int nstep;
+    Node **memo;    /* per node id: the rewritten node */
+    int nmemo, cap;
+} Reuse;
+
+static Node *reuse(Reuse *r, Node *n)
+{
+    if (n->op == OP_VAR || n->op == OP_CONST)
+        return n;
+    if (n->id < r->nstep && r->step[n->id] >= 0)
+        return g_var(r->g, r->step[n->id], n->shape);
+    if (n->id < r->nmemo && r->memo[n->id])
+        return r->memo[n->id];
+    Node *a = reuse(r, n->arg[0]);
+    Node *b = n->nargs > 1 ? reuse(r, n->arg[1]) : NULL;
+    Node *m = a == n->arg[0] && (n->nargs < 2 || b == n->arg[1]) ? n : g_rebuild(r->g, n, a, b);
+    if (n->id >= r->nmemo) {
+        int old = r->cap;
+        r->memo = arena_grow(r->p->arena, r->memo, &r->cap, n->id + 1, sizeof *r->memo);
+        memset(r->memo + old, 0, (size_t)(r->cap - old) * sizeof *r->memo);
+        r->nmemo = r->cap;
+    }
+    r->memo[n->id] = m;
+    return m;
+}
+
 /* Adds a contribution to the adjoint of var v. */
 static void contribute(Graph *g, Node **adj, int v, Node *c)
 {
@@ -86,13 +119,21 @@ void grad_derive(Prog *p, const bool *wrt, Diag *d)
     bool *need = needed(p, wrt);
     Node **adj = arena_alloc(p->arena, (size_t)nfwd * sizeof *adj);
 
+    Reuse r = {g, p, NULL, g->nnodes, NULL, 0, 0};
+    r.step = arena_alloc(p->arena, (size_t)(r.nstep + 1) * sizeof *r.step);
+    memset(r.step, -1, (size_t)(r.nstep + 1) * sizeof *r.step);
+    for (int v = 0; v < nfwd; v++)
+        if (p->vars[v].kind == VAR_STEP && p->vars[v].def->op != OP_VAR &&
+            p->vars[v].def->op != OP_CONST && r.step[p->vars[v].def->id] < 0)
+            r.step[p->vars[v].def->id] = v;
+
     adj[p->result] = g_const(g, 1, p->vars[p->result].shape); /* the seed */
     for (int v = nfwd - 1; v >= 0; v--) {
         if (!need[v] || p->vars[v].kind != VAR_STEP || !adj[v])
             continue;
         /* A step of its own, unless the adjoint is just another adjoint
          * (dt1 = dC) or a scalar constant, which its uses take as is. */
-        Node *dy = adj[v];
+        Node *dy = adj[v] = reuse(&r, adj[v]);
         bool trivial = dy->op == OP_VAR || (dy->op == OP_CONST && shape_is_scalar(dy->shape));
         if (!trivial)
             dy = g_var(g, add_adjoint(p, v, adj[v]), p->vars[v].shape);
@@ -119,7 +160,7 @@ void grad_derive(Prog *p, const bool *wrt, Diag *d)
             diag_warning(d, x->span,
                          "input '%s' does not affect the result '%s'; its gradient is zero",
                          x->name, p->vars[p->result].name);
-        Node *def = adj[v] ? adj[v] : g_const(g, 0, x->shape);
+        Node *def = adj[v] ? reuse(&r, adj[v]) : g_const(g, 0, x->shape);
         p->grad[v] = add_adjoint(p, v, def);
     }
 

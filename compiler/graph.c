@@ -13,9 +13,11 @@
  *     (IEEE: this drops NaN/inf from x, the choice every symbolic
  *     differentiator makes; documented in docs/LANGUAGE.md);
  *   c1 * (c2 * x) -> (c1*c2) * x for scalar constants;
- *   x + x -> 2 * x; --x -> x; x.T.T -> x; rot180(rot180(x)) -> x; x ^ 1 -> x;
+ *   x + x -> 2 * x; a + -b, -b + a -> a - b; a - -b -> a + b; --x -> x; x.T.T -> x; rot180(rot180(x)) -> x; x ^ 1 -> x;
  *   x ^ 0 -> ones; crop(pad(x, p, q), p, q) -> x; pad/crop by 0 -> x;
- *   sum/mean over an axis of length 1 -> x.
+ *   sum/mean over an axis of length 1 -> x;
+ *   log(sigmoid(x)) -> -softplus(-x), log(1 - sigmoid(x)) -> -softplus(x)
+ *     (numerically stable forms: no log(0) where sigmoid rounds to 0 or 1).
  */
 #include <math.h>
 #include <stdlib.h>
@@ -229,10 +231,13 @@ Node *g_binary(Graph *g, Op op, Node *a, Node *b)
             if (node_is_const(a, 0) && b_full) return b;
             if (node_is_const(b, 0) && a_full) return a;
             if (a == b) return g_mul(g, g_scalar(g, 2), a);
+            if (b->op == OP_NEG) return g_sub(g, a, b->arg[0]);
+            if (a->op == OP_NEG) return g_sub(g, b, a->arg[0]);
             break;
         case OP_SUB:
             if (node_is_const(b, 0) && a_full) return a;
             if (node_is_const(a, 0) && b_full) return g_neg(g, b);
+            if (b->op == OP_NEG) return g_add(g, a, b->arg[0]);
             break;
         case OP_MUL:
             if (node_is_const(a, 1) && b_full) return b;
@@ -283,6 +288,13 @@ Node *g_unary(Graph *g, Op op, Node *a)
     }
     if (op == OP_NEG && a->op == OP_NEG)
         return a->arg[0];
+    /* log(sigmoid(x)) = -softplus(-x); log(1 - sigmoid(x)) = -softplus(x):
+     * finite (and exact) where the log of a rounded sigmoid is -inf */
+    if (op == OP_LOG && a->op == OP_SIGMOID)
+        return g_neg(g, g_unary(g, OP_SOFTPLUS, g_neg(g, a->arg[0])));
+    if (op == OP_LOG && a->op == OP_SUB && node_is_const(a->arg[0], 1) &&
+        a->arg[1]->op == OP_SIGMOID && shape_eq(a->shape, a->arg[1]->shape))
+        return g_neg(g, g_unary(g, OP_SOFTPLUS, a->arg[1]->arg[0]));
     if (op == OP_TRANSPOSE && a->op == OP_TRANSPOSE)
         return a->arg[0];
     if (op == OP_ROT180 && a->op == OP_ROT180)

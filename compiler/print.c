@@ -171,9 +171,11 @@ static void count_tree(Node *n, void *ctx)
     size[n->id] = s > CLOSED_MAX_NODES ? CLOSED_MAX_NODES + 1 : s;
 }
 
-static bool closed_fits(Prog *p, Node *n, const char *name)
+/* size: scratch of p->g->nnodes entries, shared by every call (a walk
+ * writes each node it reaches before reading it); one array per call made
+ * --closed of a program with 50,000 inputs allocate gigabytes. */
+static bool closed_fits(Prog *p, Node *n, const char *name, uint64_t *size)
 {
-    uint64_t *size = arena_alloc(p->arena, (size_t)p->g->nnodes * sizeof *size);
     node_walk(p->g, n, count_tree, size);
     if (size[n->id] > CLOSED_MAX_NODES) {
         fprintf(stderr,
@@ -198,9 +200,10 @@ static Prog *closed_prog(Prog *p)
     for (int v = 0; p->grad && v < p->nvars; v++)
         if (p->grad[v] >= 0)
             keep[p->grad[v]] = true;
+    uint64_t *size = arena_alloc(p->arena, (size_t)p->g->nnodes * sizeof *size);
     for (int v = 0; v < p->nvars; v++) {
         const Var *x = &p->vars[v];
-        if (keep[v] && !closed_fits(p, form[v], x->name))
+        if (keep[v] && !closed_fits(p, form[v], x->name, size))
             return NULL;
         int w = prog_add_var(c, x->name, x->kind, x->shape, is_decl(x) ? NULL : form[v],
                              x->span);

@@ -80,12 +80,19 @@ int prog_add_var(Prog *p, const char *name, VarKind kind, Shape shape,
     return v;
 }
 
+/* Generated names stay within GRADC_MAX_NAME, so that a printed program
+ * reads back: the adjoint of a 255-byte name is not "d" and 255 bytes but
+ * its first 255 - len("_N") bytes with a suffix "_N". */
 const char *prog_fresh_name(Prog *p, const char *base)
 {
-    if (!name_is_reserved(base) && prog_find(p, base) < 0)
+    size_t n = strlen(base);
+    if (n <= GRADC_MAX_NAME && !name_is_reserved(base) && prog_find(p, base) < 0)
         return arena_strdup(p->arena, base);
     for (int i = 1;; i++) {
-        const char *s = arena_printf(p->arena, "%s_%d", base, i);
+        char suffix[16];
+        size_t sl = (size_t)snprintf(suffix, sizeof suffix, "_%d", i);
+        size_t keep = n + sl > GRADC_MAX_NAME ? GRADC_MAX_NAME - sl : n;
+        const char *s = arena_printf(p->arena, "%.*s%s", (int)keep, base, suffix);
         if (!name_is_reserved(s) && prog_find(p, s) < 0)
             return s;
     }
