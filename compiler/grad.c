@@ -96,12 +96,59 @@ static Node *reuse(Reuse *r, Node *n)
     return m;
 }
 
+/* The contributions to the adjoint of one var. They are added left to
+ * right in runs of ADJ_RUN, and the runs are added pairwise when the sum is
+ * read: the adjoint of a var used thousands of times is then a tree of
+ * depth ADJ_RUN + log2(runs), not a chain as deep as the uses, which
+ * printed would not parse back (GRADC_MAX_DEPTH) and would take every
+ * recursive walk that deep. Up to ADJ_RUN uses the sum is the plain chain
+ * (((c1 + c2) + c3) + ...). */
+enum { ADJ_RUN = 64 };
+
+typedef struct Adj {
+    Node *run;    /* the sum of the current run, or NULL */
+    int nrun;     /* contributions in it */
+    Node **done;  /* the sums of the finished runs */
+    int ndone, cap;
+} Adj;
+
 /* Adds a contribution to the adjoint of var v. */
-static void contribute(Graph *g, Node **adj, int v, Node *c)
+static void contribute(Graph *g, Adj *adj, int v, Node *c)
 {
     if (!c || node_is_const(c, 0))
         return;
-    adj[v] = adj[v] ? g_add(g, adj[v], c) : c;
+    Adj *a = &adj[v];
+    if (a->nrun == ADJ_RUN) {
+        a->done = arena_grow(g->arena, a->done, &a->cap, a->ndone + 1, sizeof *a->done);
+        a->done[a->ndone++] = a->run;
+        a->run = NULL;
+        a->nrun = 0;
+    }
+    a->run = a->run ? g_add(g, a->run, c) : c;
+    a->nrun++;
+}
+
+/* The adjoint of var v: the sum of its contributions, or NULL if none. */
+static Node *adj_sum(Graph *g, Adj *adj, int v)
+{
+    Adj *a = &adj[v];
+    if (a->ndone == 0)
+        return a->run;
+    a->done = arena_grow(g->arena, a->done, &a->cap, a->ndone + 1, sizeof *a->done);
+    a->done[a->ndone++] = a->run;
+    int n = a->ndone;
+    while (n > 1) {
+        int m = 0;
+        for (int i = 0; i + 1 < n; i += 2)
+            a->done[m++] = g_add(g, a->done[i], a->done[i + 1]);
+        if (n % 2)
+            a->done[m++] = a->done[n - 1];
+        n = m;
+    }
+    a->run = a->done[0];
+    a->nrun = 1;
+    a->ndone = 0;
+    return a->run;
 }
 
 /* node_walk callback: marks the vars a live step reads. */
@@ -117,7 +164,7 @@ void grad_derive(Prog *p, const bool *wrt, Diag *d)
     Graph *g = p->g;
     int nfwd = p->nvars;
     bool *need = needed(p, wrt);
-    Node **adj = arena_alloc(p->arena, (size_t)nfwd * sizeof *adj);
+    Adj *adj = arena_alloc(p->arena, (size_t)nfwd * sizeof *adj);
 
     Reuse r = {g, p, NULL, g->nnodes, NULL, 0, 0};
     r.step = arena_alloc(p->arena, (size_t)(r.nstep + 1) * sizeof *r.step);
@@ -127,16 +174,19 @@ void grad_derive(Prog *p, const bool *wrt, Diag *d)
             p->vars[v].def->op != OP_CONST && r.step[p->vars[v].def->id] < 0)
             r.step[p->vars[v].def->id] = v;
 
-    adj[p->result] = g_const(g, 1, p->vars[p->result].shape); /* the seed */
+    contribute(g, adj, p->result, g_const(g, 1, p->vars[p->result].shape)); /* the seed */
     for (int v = nfwd - 1; v >= 0; v--) {
-        if (!need[v] || p->vars[v].kind != VAR_STEP || !adj[v])
+        if (!need[v] || p->vars[v].kind != VAR_STEP)
+            continue;
+        Node *sum = adj_sum(g, adj, v);
+        if (!sum)
             continue;
         /* A step of its own, unless the adjoint is just another adjoint
          * (dt1 = dC) or a scalar constant, which its uses take as is. */
-        Node *dy = adj[v] = reuse(&r, adj[v]);
+        Node *dy = sum = reuse(&r, sum);
         bool trivial = dy->op == OP_VAR || (dy->op == OP_CONST && shape_is_scalar(dy->shape));
         if (!trivial)
-            dy = g_var(g, add_adjoint(p, v, adj[v]), p->vars[v].shape);
+            dy = g_var(g, add_adjoint(p, v, sum), p->vars[v].shape);
         Node *def = p->vars[v].def;
         if (def->op == OP_VAR) { /* an alias: D = C */
             if (need[def->var])
@@ -160,7 +210,8 @@ void grad_derive(Prog *p, const bool *wrt, Diag *d)
             diag_warning(d, x->span,
                          "input '%s' does not affect the result '%s'; its gradient is zero",
                          x->name, p->vars[p->result].name);
-        Node *def = adj[v] ? reuse(&r, adj[v]) : g_const(g, 0, x->shape);
+        Node *sum = adj_sum(g, adj, v);
+        Node *def = sum ? reuse(&r, sum) : g_const(g, 0, x->shape);
         p->grad[v] = add_adjoint(p, v, def);
     }
 

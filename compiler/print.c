@@ -161,27 +161,50 @@ void print_prog(FILE *out, const Prog *p)
 /* Tree size of each closed form, saturating: a DAG printed as text can be
  * exponentially larger than the graph. */
 #define CLOSED_MAX_NODES 200000
+/* Nesting of a closed form, in nodes: printed, each node is at most two
+ * levels of the grammar (the operation and its parentheses) and a leaf at
+ * most four (-2 * ones(2, 2) in parentheses), so this keeps the printed
+ * text within GRADC_MAX_DEPTH, where it parses back, and the recursive
+ * printers within a modest stack (a chain of 200,000 steps overflowed it). */
+#define CLOSED_MAX_DEPTH ((GRADC_MAX_DEPTH - 4) / 2)
+
+typedef struct TreeSize {
+    uint64_t *size; /* per node id */
+    int *depth;     /* per node id */
+} TreeSize;
 
 static void count_tree(Node *n, void *ctx)
 {
-    uint64_t *size = ctx;
+    TreeSize *t = ctx;
     uint64_t s = 1;
-    for (int i = 0; i < n->nargs; i++)
-        s += size[n->arg[i]->id];
-    size[n->id] = s > CLOSED_MAX_NODES ? CLOSED_MAX_NODES + 1 : s;
+    int d = 0;
+    for (int i = 0; i < n->nargs; i++) {
+        s += t->size[n->arg[i]->id];
+        if (t->depth[n->arg[i]->id] > d)
+            d = t->depth[n->arg[i]->id];
+    }
+    t->size[n->id] = s > CLOSED_MAX_NODES ? CLOSED_MAX_NODES + 1 : s;
+    t->depth[n->id] = d + 1;
 }
 
-/* size: scratch of p->g->nnodes entries, shared by every call (a walk
- * writes each node it reaches before reading it); one array per call made
+/* t: scratch of p->g->nnodes entries, shared by every call (a walk writes
+ * each node it reaches before reading it); one array per call made
  * --closed of a program with 50,000 inputs allocate gigabytes. */
-static bool closed_fits(Prog *p, Node *n, const char *name, uint64_t *size)
+static bool closed_fits(Prog *p, Node *n, const char *name, TreeSize *t)
 {
-    node_walk(p->g, n, count_tree, size);
-    if (size[n->id] > CLOSED_MAX_NODES) {
+    node_walk(p->g, n, count_tree, t);
+    if (t->size[n->id] > CLOSED_MAX_NODES) {
         fprintf(stderr,
                 "gradc: error: the closed form of '%s' has more than %d operations; "
                 "print it in steps (without --closed)\n",
                 name, CLOSED_MAX_NODES);
+        return false;
+    }
+    if (t->depth[n->id] > CLOSED_MAX_DEPTH) {
+        fprintf(stderr,
+                "gradc: error: the closed form of '%s' is nested more than %d levels deep; "
+                "print it in steps (without --closed)\n",
+                name, CLOSED_MAX_DEPTH);
         return false;
     }
     return true;
@@ -200,10 +223,12 @@ static Prog *closed_prog(Prog *p)
     for (int v = 0; p->grad && v < p->nvars; v++)
         if (p->grad[v] >= 0)
             keep[p->grad[v]] = true;
-    uint64_t *size = arena_alloc(p->arena, (size_t)p->g->nnodes * sizeof *size);
+    TreeSize t;
+    t.size = arena_alloc(p->arena, (size_t)p->g->nnodes * sizeof *t.size);
+    t.depth = arena_alloc(p->arena, (size_t)p->g->nnodes * sizeof *t.depth);
     for (int v = 0; v < p->nvars; v++) {
         const Var *x = &p->vars[v];
-        if (keep[v] && !closed_fits(p, form[v], x->name, size))
+        if (keep[v] && !closed_fits(p, form[v], x->name, &t))
             return NULL;
         int w = prog_add_var(c, x->name, x->kind, x->shape, is_decl(x) ? NULL : form[v],
                              x->span);
