@@ -16,7 +16,8 @@
  *   x + x -> 2 * x; a + -b, -b + a -> a - b; a - -b -> a + b; --x -> x; x.T.T -> x; rot180(rot180(x)) -> x; x ^ 1 -> x;
  *   x ^ 0 -> ones; crop(pad(x, p, q), p, q) -> x; pad/crop by 0 -> x;
  *   sum/mean over an axis of length 1 -> x;
- *   log(sigmoid(x)) -> -softplus(-x), log(1 - sigmoid(x)) -> -softplus(x)
+ *   log(sigmoid(x)) -> -softplus(-x), log(1 - sigmoid(x)) -> -softplus(x),
+ *   log(1 + exp(x)) -> softplus(x)
  *     (numerically stable forms: no log(0) where sigmoid rounds to 0 or 1).
  */
 #include <math.h>
@@ -292,6 +293,15 @@ Node *g_unary(Graph *g, Op op, Node *a)
      * finite (and exact) where the log of a rounded sigmoid is -inf */
     if (op == OP_LOG && a->op == OP_SIGMOID)
         return g_neg(g, g_unary(g, OP_SOFTPLUS, g_neg(g, a->arg[0])));
+    /* log(1 + exp(x)) = softplus(x), finite where exp(x) overflows */
+    if (op == OP_LOG && a->op == OP_ADD) {
+        Node *l = a->arg[0], *r = a->arg[1];
+        if (node_is_const(r, 1) && l->op == OP_EXP) {
+            Node *t = l; l = r; r = t;
+        }
+        if (node_is_const(l, 1) && shape_is_scalar(l->shape) && r->op == OP_EXP)
+            return g_unary(g, OP_SOFTPLUS, r->arg[0]);
+    }
     if (op == OP_LOG && a->op == OP_SUB && node_is_const(a->arg[0], 1) &&
         a->arg[1]->op == OP_SIGMOID && shape_eq(a->shape, a->arg[1]->shape))
         return g_neg(g, g_unary(g, OP_SOFTPLUS, a->arg[1]->arg[0]));

@@ -161,35 +161,69 @@ void print_prog(FILE *out, const Prog *p)
 /* Tree size of each closed form, saturating: a DAG printed as text can be
  * exponentially larger than the graph. */
 #define CLOSED_MAX_NODES 200000
-/* Nesting of a closed form, in nodes: printed, each node is at most two
- * levels of the grammar (the operation and its parentheses) and a leaf at
- * most four (-2 * ones(2, 2) in parentheses), so this keeps the printed
- * text within GRADC_MAX_DEPTH, where it parses back, and the recursive
- * printers within a modest stack (a chain of 200,000 steps overflowed it). */
-#define CLOSED_MAX_DEPTH ((GRADC_MAX_DEPTH - 4) / 2)
 
+/* Per node of a closed form, its tree size and the nesting depth of the
+ * text print_expr writes for it, as the parser counts depth (an operation
+ * is a level, so are parentheses around an operand, and -2 is NEG(2)). The
+ * depth must stay within GRADC_MAX_DEPTH for the text to parse back; that
+ * also keeps the recursive printers within a modest stack (the closed form
+ * of a chain of 200,000 steps overflowed it). */
 typedef struct TreeSize {
-    uint64_t *size; /* per node id */
-    int *depth;     /* per node id */
+    uint64_t *size; /* per node id, saturating */
+    int *depth;     /* per node id, saturating */
 } TreeSize;
+
+static int operand_depth(const TreeSize *t, const Node *n, int min_level)
+{
+    return t->depth[n->id] + (level(n) < min_level);
+}
 
 static void count_tree(Node *n, void *ctx)
 {
     TreeSize *t = ctx;
     uint64_t s = 1;
-    int d = 0;
-    for (int i = 0; i < n->nargs; i++) {
+    for (int i = 0; i < n->nargs; i++)
         s += t->size[n->arg[i]->id];
-        if (t->depth[n->arg[i]->id] > d)
-            d = t->depth[n->arg[i]->id];
-    }
     t->size[n->id] = s > CLOSED_MAX_NODES ? CLOSED_MAX_NODES + 1 : s;
-    t->depth[n->id] = d + 1;
+
+    int d; /* as print_expr writes n */
+    switch (n->op) {
+    case OP_VAR:
+        d = 1;
+        break;
+    case OP_CONST: /* 2, -2, ones(2, 2), 2 * ones(2, 2), -2 * ones(2, 2) */
+        if (shape_is_scalar(n->shape))
+            d = n->value < 0 ? 2 : 1;
+        else
+            d = n->value == 0 || n->value == 1 ? 2 : 3;
+        break;
+    case OP_ADD: case OP_SUB: case OP_MUL: case OP_DIV: case OP_MATMUL: {
+        int a = operand_depth(t, n->arg[0], level(n));
+        int b = operand_depth(t, n->arg[1], level(n) + 1);
+        d = 1 + (a > b ? a : b);
+        break;
+    }
+    case OP_NEG:
+        d = 1 + operand_depth(t, n->arg[0], P_UNARY);
+        break;
+    case OP_POW:
+    case OP_TRANSPOSE:
+        d = 1 + operand_depth(t, n->arg[0], P_POSTFIX);
+        break;
+    default: /* a call; its arguments are whole expressions (or literals) */
+        d = 1;
+        for (int i = 0; i < n->nargs; i++)
+            if (t->depth[n->arg[i]->id] > d)
+                d = t->depth[n->arg[i]->id];
+        d += 1;
+        break;
+    }
+    t->depth[n->id] = d > GRADC_MAX_DEPTH ? GRADC_MAX_DEPTH + 1 : d;
 }
 
 /* t: scratch of p->g->nnodes entries, shared by every call (a walk writes
- * each node it reaches before reading it); one array per call made
- * --closed of a program with 50,000 inputs allocate gigabytes. */
+ * each node it reaches before reading it; one array per call made --closed
+ * of a program with 50,000 inputs allocate gigabytes). */
 static bool closed_fits(Prog *p, Node *n, const char *name, TreeSize *t)
 {
     node_walk(p->g, n, count_tree, t);
@@ -200,11 +234,11 @@ static bool closed_fits(Prog *p, Node *n, const char *name, TreeSize *t)
                 name, CLOSED_MAX_NODES);
         return false;
     }
-    if (t->depth[n->id] > CLOSED_MAX_DEPTH) {
+    if (t->depth[n->id] > GRADC_MAX_DEPTH) {
         fprintf(stderr,
-                "gradc: error: the closed form of '%s' is nested more than %d levels deep; "
-                "print it in steps (without --closed)\n",
-                name, CLOSED_MAX_DEPTH);
+                "gradc: error: the closed form of '%s' is nested more than %d levels deep "
+                "(the limit); print it in steps (without --closed)\n",
+                name, GRADC_MAX_DEPTH);
         return false;
     }
     return true;
