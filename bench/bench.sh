@@ -15,7 +15,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
 cc -O2 -o "$tmp/time_grad" "$here/time_grad.c" -ldl
-echo "# gradc $("$GRADC" --version 2>/dev/null || echo '(version unknown)'); $(nproc) CPUs; $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+echo "# $("$GRADC" --version 2>/dev/null || echo "gradc (version unknown)"); $(nproc) CPUs; $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
 echo "# NumPy $($PY -c 'import numpy; print(numpy.__version__)'), Python $($PY -c 'import sys; print(sys.version.split()[0])')"
 printf '%-12s %12s %14s %14s %9s\n' example "build (ms)" "gradc (ns)" "numpy (ns)" speedup
 declare -A np_ns

@@ -278,8 +278,16 @@ Prog *check_program(Arena *a, const AstProgram *ast, Diag *d)
         bool fresh = check_new_name(&c, s);
         if (s->kind != STMT_ASSIGN) {
             Shape sh = shape2(s->dims[0], s->dims[1]);
-            if (too_big(&c, sh, s->span) || !fresh)
+            bool big = too_big(&c, sh, s->span);
+            if (!fresh)
                 continue;
+            if (big) {
+                /* Declared, but unusable: like a variable whose definition
+                 * had an error, its uses say nothing more (not "undefined
+                 * name"). */
+                prog_add_var(c.p, s->name, VAR_STEP, shape2(1, 1), NULL, s->span);
+                continue;
+            }
             prog_add_var(c.p, s->name, s->kind == STMT_INPUT ? VAR_INPUT : VAR_DATA, sh,
                          NULL, s->span);
             continue;

@@ -39,11 +39,19 @@ static bool jit_error(LLVMErrorRef e, const char *what)
     return true;
 }
 
-static bool jit_open(Jit *j)
+/* An LLJIT for the host CPU whose code generator works at opt_level. */
+static bool jit_open(Jit *j, int opt_level)
 {
     backend_init_llvm();
     j->jit = NULL;
-    if (jit_error(LLVMOrcCreateLLJIT(&j->jit, NULL), "cannot start the JIT"))
+    LLVMTargetMachineRef tm = backend_target_machine(false, opt_level);
+    if (!tm)
+        return false;
+    LLVMOrcLLJITBuilderRef builder = LLVMOrcCreateLLJITBuilder();
+    /* both take ownership: tm into the JTMB, the JTMB into the builder */
+    LLVMOrcLLJITBuilderSetJITTargetMachineBuilder(
+        builder, LLVMOrcJITTargetMachineBuilderCreateFromTargetMachine(tm));
+    if (jit_error(LLVMOrcCreateLLJIT(&j->jit, builder), "cannot start the JIT"))
         return false;
     LLVMOrcJITDylibRef jd = LLVMOrcLLJITGetMainJITDylib(j->jit);
     LLVMOrcDefinitionGeneratorRef gen = NULL;
@@ -349,7 +357,7 @@ int backend_run(const Prog *p, const RunOptions *o)
     ModelSig sig;
     model_sig(p, "gradc_jit", &sig);
     LowerOptions lo = {.dtype = o->dtype, .all = true, .use_runtime = true};
-    if (!jit_open(&j) || !jit_add(&j, p, &sig, &lo, o->opt_level))
+    if (!jit_open(&j, o->opt_level) || !jit_add(&j, p, &sig, &lo, o->opt_level))
         goto done;
     ArrayFn all = jit_lookup(&j, "gradc_jit_all");
     if (!all)
@@ -479,7 +487,7 @@ int backend_check(const Prog *p, const CheckOptions *o)
 
     LowerOptions lo64 = {.dtype = DTYPE_F64, .jit_wrappers = true, .use_runtime = true};
     LowerOptions lo32 = {.dtype = DTYPE_F32, .jit_wrappers = true, .use_runtime = true};
-    if (!jit_open(&j) || !jit_add(&j, p, &s64, &lo64, o->opt_level) ||
+    if (!jit_open(&j, o->opt_level) || !jit_add(&j, p, &s64, &lo64, o->opt_level) ||
         (f32 && !jit_add(&j, p, &s32, &lo32, o->opt_level)))
         goto done;
     ArrayFn eval64 = jit_lookup(&j, "gradc_f64_eval_v");

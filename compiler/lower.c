@@ -40,8 +40,20 @@
 #define STACK_WORKSPACE_LIMIT (32 * 1024) /* bytes of temporaries on the stack */
 #define FUSE_DEPTH_LIMIT 48               /* ops fused into one expression */
 #define WS_ALIGN 64                       /* alignment of each temporary */
+#define SPLIT_MIN_KERNELS 48  /* functions with more loop nests are split ... */
+#define SPLIT_KERNELS 24      /* ... into parts of this many */
 
 /* -------------------------------------------------------- the lowering */
+
+/* Where a buffer's address comes from. Addresses are materialized once
+ * per kernel, right before its loop nest, so no pointer stays live across
+ * the whole function (thousands of them would swamp register allocation). */
+typedef enum { ADDR_NONE, ADDR_PARAM, ADDR_SLOT, ADDR_WS } AddrKind;
+typedef struct Addr {
+    AddrKind kind;
+    int64_t index; /* PARAM: parameter number; SLOT: element of the T** array
+                      that is parameter 0; WS: byte offset in the workspace */
+} Addr;
 
 typedef struct Lower {
     const Prog *p;
@@ -51,6 +63,7 @@ typedef struct Lower {
     LLVMModuleRef mod;
     LLVMBuilderRef b;  /* the body */
     LLVMBuilderRef ab; /* allocas, at the end of the entry block */
+    LLVMBuilderRef pb; /* addresses, before the current kernel's loops */
     LLVMTypeRef T, i1, i8, i32, i64, ptr, vd;
     unsigned esize;
     const char *tname; /* "f64" or "f32" */
@@ -58,6 +71,7 @@ typedef struct Lower {
     /* the current function */
     LLVMValueRef fn;
     LLVMBasicBlockRef entry;
+    LLVMValueRef ws;      /* the current function's workspace, or NULL */
 
     /* the plan of the current function, by node id */
     int nn;
@@ -68,10 +82,16 @@ typedef struct Lower {
     int *pos;             /* materialized: index in kernel order */
     int *last;            /* materialized: last kernel that reads it */
     int64_t *off;         /* temporary: workspace offset */
-    LLVMValueRef *buf;    /* materialized: its buffer */
+    Addr *buf;            /* materialized: its buffer */
+    LLVMValueRef *buf_cache;
+    unsigned *buf_gen;
     const Node **order;   /* reachable nodes, operands first */
     int norder;
-    LLVMValueRef *inptr;  /* by var: the input's pointer */
+    Addr *in;             /* by var: the input's buffer */
+    LLVMValueRef *in_cache;
+    unsigned *in_gen;
+    unsigned gen;              /* the current kernel */
+    LLVMBasicBlockRef kpre;    /* the block before the current kernel's loops */
 
     /* declarations, created on first use */
     LLVMValueRef f_malloc, f_free, f_matmul;
@@ -373,6 +393,46 @@ static void store_elem(Lower *L, LLVMValueRef val, LLVMValueRef base, LLVMValueR
     LLVMSetAlignment(s, L->esize);
 }
 
+/* Starts a kernel: addresses are computed afresh in the current block. */
+static void kernel_begin(Lower *L)
+{
+    L->gen++;
+    L->kpre = LLVMGetInsertBlock(L->b);
+}
+
+static LLVMValueRef addr_value(Lower *L, const Addr *a, LLVMValueRef *cache, unsigned *gen)
+{
+    if (a->kind == ADDR_PARAM)
+        return LLVMGetParam(L->fn, (unsigned)a->index);
+    if (a->kind == ADDR_NONE)
+        return NULL;
+    if (*gen == L->gen)
+        return *cache;
+    LLVMValueRef term = LLVMGetBasicBlockTerminator(L->kpre);
+    if (term)
+        LLVMPositionBuilderBefore(L->pb, term);
+    else
+        LLVMPositionBuilderAtEnd(L->pb, L->kpre);
+    LLVMValueRef idx = ci64(L, a->index), v;
+    if (a->kind == ADDR_SLOT) {
+        LLVMValueRef slot = LLVMBuildInBoundsGEP2(L->pb, L->ptr, LLVMGetParam(L->fn, 0), &idx, 1, "");
+        v = LLVMBuildLoad2(L->pb, L->ptr, slot, "ptr");
+    } else {
+        v = LLVMBuildInBoundsGEP2(L->pb, L->i8, L->ws, &idx, 1, "tmp");
+    }
+    *cache = v;
+    *gen = L->gen;
+    return v;
+}
+
+/* The address of var v's input buffer, or of node n's buffer (NULL if none). */
+static LLVMValueRef in_ptr(Lower *L, int v) { return addr_value(L, &L->in[v], &L->in_cache[v], &L->in_gen[v]); }
+static LLVMValueRef buf_ptr(Lower *L, const Node *n)
+{
+    return addr_value(L, &L->buf[n->id], &L->buf_cache[n->id], &L->buf_gen[n->id]);
+}
+static bool has_buf(const Lower *L, const Node *n) { return L->buf[n->id].kind != ADDR_NONE; }
+
 /* A counted loop 0 <= idx < n, bottom-tested (n >= 1). A trip count of 1 is
  * no loop: the index is the constant 0. */
 typedef struct Loop {
@@ -422,13 +482,13 @@ static LLVMValueRef emit_at(Lower *L, const Node *n, LLVMValueRef i, LLVMValueRe
     if (n->op == OP_CONST)
         return cT(L, n->value);
     if (n->op == OP_VAR) {
-        LLVMValueRef base = L->inptr[n->var];
+        LLVMValueRef base = in_ptr(L, n->var);
         if (!base)
             lower_bug("an input without a pointer", n);
         return load_elem(L, base, i, j, cols(n));
     }
-    if (L->buf[n->id])
-        return load_elem(L, L->buf[n->id], i, j, cols(n));
+    if (has_buf(L, n))
+        return load_elem(L, buf_ptr(L, n), i, j, cols(n));
     if (L->mat[n->id])
         lower_bug("a materialized node read before it is computed", n);
     return emit_op(L, n, i, j);
@@ -656,7 +716,7 @@ static LLVMValueRef operand_ptr(Lower *L, const Node *a, int64_t *rs, int64_t *c
 {
     bool t = a->op == OP_TRANSPOSE;
     const Node *x = t ? arg(L, a, 0) : a;
-    LLVMValueRef p = x->op == OP_VAR ? L->inptr[x->var] : L->buf[x->id];
+    LLVMValueRef p = x->op == OP_VAR ? in_ptr(L, x->var) : buf_ptr(L, x);
     if (!p)
         lower_bug("a kernel operand without a buffer", a);
     *rs = t ? 1 : cols(x);
@@ -747,15 +807,64 @@ static void *xcalloc(size_t n, size_t size)
     return p;
 }
 
+static LLVMValueRef begin_fn(Lower *L, const char *name, int nparams, bool exported);
+static void end_fn(Lower *L);
+
+/* The function being built, while a part of it is built elsewhere. */
+typedef struct FnState {
+    LLVMValueRef fn, ws;
+    LLVMBasicBlockRef entry, cur;
+} FnState;
+
+/* Continues the current function in a new one, NAME.partN, that takes the
+ * same parameters plus the workspace and is called from here. */
+static void enter_part(Lower *L, FnState *save, int part)
+{
+    save->fn = L->fn;
+    save->ws = L->ws;
+    save->entry = L->entry;
+    save->cur = LLVMGetInsertBlock(L->b);
+    unsigned np = LLVMCountParams(L->fn);
+    size_t len;
+    const char *base = LLVMGetValueName2(L->fn, &len);
+    char *name = arena_printf(L->p->arena, "%.*s.part%d", (int)len, base, part);
+    LLVMValueRef fn = begin_fn(L, name, (int)np + 1, false);
+    add_fn_attr(L, fn, "noinline", 0);
+    for (unsigned k = 0; k <= np; k++) {
+        add_param_attr(L, fn, k, "noalias");
+        add_param_attr(L, fn, k, "nocapture");
+    }
+    L->ws = LLVMGetParam(fn, np);
+}
+
+static void leave_part(Lower *L, const FnState *save)
+{
+    LLVMBuildRetVoid(L->b);
+    end_fn(L);
+    LLVMValueRef part = L->fn;
+    L->fn = save->fn;
+    L->ws = save->ws;
+    L->entry = save->entry;
+    LLVMPositionBuilderAtEnd(L->b, save->cur);
+    LLVMPositionBuilderAtEnd(L->ab, save->entry);
+    unsigned np = LLVMCountParams(L->fn);
+    LLVMValueRef *args = xcalloc(np + 1, sizeof *args);
+    for (unsigned k = 0; k < np; k++)
+        args[k] = LLVMGetParam(L->fn, k);
+    args[np] = L->ws ? L->ws : LLVMConstNull(L->ptr);
+    LLVMBuildCall2(L->b, LLVMGlobalGetValueType(part), part, args, np + 1, "");
+    free(args);
+}
+
 typedef struct Out {
     int var;         /* the var written, or -1 for zeros */
     Shape shape;
-    LLVMValueRef ptr;
+    Addr addr;
 } Out;
 
 /* Fills the body of L->fn (whose entry block is L->entry, with the
  * builder at its end): computes every output from the inputs in
- * L->inptr. */
+ * L->in. */
 static void lower_body(Lower *L, const Out *outs, int nout)
 {
     const Prog *p = L->p;
@@ -769,6 +878,8 @@ static void lower_body(Lower *L, const Out *outs, int nout)
     L->last = xcalloc(nn, sizeof *L->last);
     L->off = xcalloc(nn, sizeof *L->off);
     L->buf = xcalloc(nn, sizeof *L->buf);
+    L->buf_cache = xcalloc(nn, sizeof *L->buf_cache);
+    L->buf_gen = xcalloc(nn, sizeof *L->buf_gen);
     L->order = xcalloc(nn, sizeof *L->order);
     L->norder = 0;
 
@@ -782,12 +893,12 @@ static void lower_body(Lower *L, const Out *outs, int nout)
     bool *copy = xcalloc((size_t)nout, sizeof *copy);
     for (int k = 0; k < nout; k++) {
         const Node *r = roots[k];
-        if (!r || is_leaf(r) || L->buf[r->id]) {
+        if (!r || is_leaf(r) || has_buf(L, r)) {
             copy[k] = true;
             continue;
         }
         L->mat[r->id] = 1;
-        L->buf[r->id] = outs[k].ptr;
+        L->buf[r->id] = outs[k].addr;
     }
 
     /* kernel order and lifetimes */
@@ -813,7 +924,7 @@ static void lower_body(Lower *L, const Out *outs, int nout)
     int64_t total = 0;
     for (int k = 0; k < nk; k++) {
         const Node *n = kernels[k];
-        if (L->buf[n->id])
+        if (has_buf(L, n))
             continue; /* an output */
         int64_t size = shape_numel(n->shape) * (int64_t)L->esize;
         size = (size + WS_ALIGN - 1) / WS_ALIGN * WS_ALIGN;
@@ -867,9 +978,11 @@ static void lower_body(Lower *L, const Out *outs, int nout)
         LLVMPositionBuilderAtEnd(b, fail);
         for (int k = 0; k < nout; k++) {
             Loop li, lj;
+            kernel_begin(L);
+            LLVMValueRef optr = addr_value(L, &outs[k].addr, &(LLVMValueRef){NULL}, &(unsigned){0});
             LLVMValueRef i = loop_open(L, &li, outs[k].shape.dim[0], "nan.i");
             LLVMValueRef j = loop_open(L, &lj, outs[k].shape.dim[1], "nan.j");
-            store_elem(L, cT(L, NAN), outs[k].ptr, i, j, outs[k].shape.dim[1]);
+            store_elem(L, cT(L, NAN), optr, i, j, outs[k].shape.dim[1]);
             loop_close(L, &lj);
             loop_close(L, &li);
         }
@@ -878,35 +991,55 @@ static void lower_body(Lower *L, const Out *outs, int nout)
     }
     for (int k = 0; k < nk; k++) {
         const Node *n = kernels[k];
-        if (!L->buf[n->id]) {
-            LLVMValueRef o = ci64(L, L->off[n->id]);
-            L->buf[n->id] = LLVMBuildInBoundsGEP2(b, L->i8, ws, &o, 1, "tmp");
-        }
+        if (!has_buf(L, n))
+            L->buf[n->id] = (Addr){ADDR_WS, L->off[n->id]};
     }
+    L->ws = ws;
 
-    /* the kernels, operands first, then the copies */
-    for (int k = 0; k < nk; k++) {
-        const Node *n = kernels[k];
-        LLVMValueRef out = L->buf[n->id];
-        switch (n->op) {
-        case OP_MATMUL:
-            kernel_matmul(L, n, out);
-            break;
-        case OP_CONV:
-            kernel_conv(L, n, out);
-            break;
-        case OP_SUM:
-        case OP_MEAN:
-            kernel_reduce(L, n, out);
-            break;
-        default:
-            kernel_map(L, n, NULL, out, n->shape, "ew");
-            break;
+    /* the kernels, operands first, then the copies: items [0, nk) are
+     * kernels, [nk, nk + nout) copies. A long program is split into
+     * parts, each its own function, so that no function grows without
+     * bound (LLVM's scheduler and loop analyses are superlinear in it). */
+    int nitems = nk + nout;
+    bool split = nitems > SPLIT_MIN_KERNELS;
+    for (int k0 = 0, part = 0; k0 < nitems; k0 += SPLIT_KERNELS, part++) {
+        int k1 = k0 + SPLIT_KERNELS < nitems ? k0 + SPLIT_KERNELS : nitems;
+        FnState saved = {0};
+        if (split)
+            enter_part(L, &saved, part);
+        for (int k = k0; k < k1; k++) {
+            kernel_begin(L);
+            if (k >= nk) {
+                int c = k - nk;
+                if (copy[c]) {
+                    LLVMValueRef optr = addr_value(L, &outs[c].addr, &(LLVMValueRef){NULL},
+                                                   &(unsigned){0});
+                    kernel_map(L, NULL, roots[c], optr, outs[c].shape, "copy");
+                }
+                continue;
+            }
+            const Node *n = kernels[k];
+            LLVMValueRef out = buf_ptr(L, n);
+            switch (n->op) {
+            case OP_MATMUL:
+                kernel_matmul(L, n, out);
+                break;
+            case OP_CONV:
+                kernel_conv(L, n, out);
+                break;
+            case OP_SUM:
+            case OP_MEAN:
+                kernel_reduce(L, n, out);
+                break;
+            default:
+                kernel_map(L, n, NULL, out, n->shape, "ew");
+                break;
+            }
         }
+        if (split)
+            leave_part(L, &saved);
     }
-    for (int k = 0; k < nout; k++)
-        if (copy[k])
-            kernel_map(L, NULL, roots[k], outs[k].ptr, outs[k].shape, "copy");
+    L->ws = NULL;
     if (heap)
         LLVMBuildCall2(b, L->t_free, L->f_free, &ws, 1, "");
     LLVMBuildRetVoid(b);
@@ -922,6 +1055,8 @@ static void lower_body(Lower *L, const Out *outs, int nout)
     free(L->last);
     free(L->off);
     free(L->buf);
+    free(L->buf_cache);
+    free(L->buf_gen);
     free(L->order);
 }
 
@@ -959,7 +1094,7 @@ static LLVMValueRef lower_api_fn(Lower *L, const char *suffix, int nargs)
     LLVMValueRef fn = begin_fn(L, name, nargs, true);
     Out *outs = xcalloc((size_t)nargs, sizeof *outs);
     int nout = 0;
-    memset(L->inptr, 0, (size_t)L->p->nvars * sizeof *L->inptr);
+    memset(L->in, 0, (size_t)L->p->nvars * sizeof *L->in);
     for (int k = 0; k < nargs; k++) {
         const SigArg *a = &sig->args[k];
         LLVMValueRef prm = LLVMGetParam(fn, (unsigned)k);
@@ -969,10 +1104,10 @@ static LLVMValueRef lower_api_fn(Lower *L, const char *suffix, int nargs)
         add_param_attr(L, fn, (unsigned)k, "nonnull");
         if (a->kind == ARG_INPUT || a->kind == ARG_DATA) {
             add_param_attr(L, fn, (unsigned)k, "readonly");
-            L->inptr[a->var] = prm;
+            L->in[a->var] = (Addr){ADDR_PARAM, k};
         } else {
-            add_param_attr(L, fn, (unsigned)k, "writeonly");
-            outs[nout++] = (Out){a->var, a->shape, prm};
+            /* not writeonly: later steps read outputs back */
+            outs[nout++] = (Out){a->var, a->shape, {ADDR_PARAM, k}};
         }
     }
     lower_body(L, outs, nout);
@@ -1004,22 +1139,20 @@ static void lower_all(Lower *L)
 {
     const Prog *p = L->p;
     char *name = arena_printf(p->arena, "%s_all", L->sig->prefix);
-    LLVMValueRef fn = begin_fn(L, name, 1, true);
+    begin_fn(L, name, 1, true);
     Out *outs = xcalloc((size_t)p->nvars + 1, sizeof *outs);
     int nout = 0;
-    memset(L->inptr, 0, (size_t)p->nvars * sizeof *L->inptr);
+    memset(L->in, 0, (size_t)p->nvars * sizeof *L->in);
     for (int v = 0; v < p->nvars; v++) {
         const Var *x = &p->vars[v];
         bool in = x->kind == VAR_INPUT || x->kind == VAR_DATA;
         if (!in && (x->dead || !x->def))
             continue;
-        LLVMValueRef idx = ci64(L, v);
-        LLVMValueRef slot = LLVMBuildInBoundsGEP2(L->b, L->ptr, LLVMGetParam(fn, 0), &idx, 1, "");
-        LLVMValueRef ptr = LLVMBuildLoad2(L->b, L->ptr, slot, x->name);
+        Addr slot = {ADDR_SLOT, v};
         if (in)
-            L->inptr[v] = ptr;
+            L->in[v] = slot;
         else
-            outs[nout++] = (Out){v, x->shape, ptr};
+            outs[nout++] = (Out){v, x->shape, slot};
     }
     lower_body(L, outs, nout);
     end_fn(L);
@@ -1112,7 +1245,10 @@ LLVMModuleRef lower_prog(LLVMContextRef ctx, const Prog *p, const ModelSig *sig,
     L.i64 = LLVMInt64TypeInContext(ctx);
     L.ptr = LLVMPointerTypeInContext(ctx, 0);
     L.vd = LLVMVoidTypeInContext(ctx);
-    L.inptr = xcalloc((size_t)p->nvars + 1, sizeof *L.inptr);
+    L.pb = LLVMCreateBuilderInContext(ctx);
+    L.in = xcalloc((size_t)p->nvars + 1, sizeof *L.in);
+    L.in_cache = xcalloc((size_t)p->nvars + 1, sizeof *L.in_cache);
+    L.in_gen = xcalloc((size_t)p->nvars + 1, sizeof *L.in_gen);
 
     if (o->eval || o->jit_wrappers) {
         LLVMValueRef f = lower_api_fn(&L, "eval", sig->neval);
@@ -1129,7 +1265,10 @@ LLVMModuleRef lower_prog(LLVMContextRef ctx, const Prog *p, const ModelSig *sig,
     if (o->model)
         lower_model(&L);
 
-    free(L.inptr);
+    free(L.in);
+    free(L.in_cache);
+    free(L.in_gen);
+    LLVMDisposeBuilder(L.pb);
     LLVMDisposeBuilder(L.ab);
     LLVMDisposeBuilder(L.b);
 

@@ -84,8 +84,7 @@ $(FUZZ_BUILD)/fuzz_npy: fuzz/fuzz_npy.c $(FUZZ_RT_OBJS) runtime/gradc_rt.h
 # The .grad seeds, copied into directory $(1) under names made from their
 # paths (examples/conv.grad -> examples_conv.grad: no two collide).
 FUZZ_SEED_DIRS := examples tests/grad tests/diag tests/fuzz-regress
-fuzz_seed_front = for f in $$(find $(FUZZ_SEED_DIRS) -type f -name '*.grad' 2>/dev/null) \
-	$$(find tests/fuzz-regress -path '*/Inputs/*' -type f 2>/dev/null); do \
+fuzz_seed_front = for f in $$(find $(FUZZ_SEED_DIRS) -type f -name '*.grad' 2>/dev/null); do \
 	    cp "$$f" "$(1)/$$(echo "$$f" | tr / _)"; done
 
 # Seeds go into the working corpora (existing entries are kept).
@@ -116,10 +115,10 @@ fuzz-smoke: fuzz-build
 	@$(call fuzz_seed_front,$(FUZZ_BUILD)/smoke/front)
 	@cp fuzz/corpus/npy/* $(FUZZ_BUILD)/smoke/npy/
 	@if [ -d tests/fuzz-regress ]; then \
-	    $(FUZZ_FRONT_RUN) $$(find tests/fuzz-regress -type f ! -name '*.test') \
+	    $(FUZZ_FRONT_RUN) $$(find tests/fuzz-regress -type f -name '*.grad') \
 	        >$(FUZZ_BUILD)/smoke/regress.log 2>&1 || \
 	        { cat $(FUZZ_BUILD)/smoke/regress.log; exit 1; }; \
-	    tail -n 1 $(FUZZ_BUILD)/smoke/regress.log; fi
+	    echo "fuzz-smoke: $$(grep -c '^Executed' $(FUZZ_BUILD)/smoke/regress.log) regression inputs pass"; fi
 	$(FUZZ_FRONT_RUN) -seed=1 -runs=$(FUZZ_SMOKE_RUNS) $(FUZZ_BUILD)/smoke/front
 	$(FUZZ_NPY_RUN) -seed=1 -runs=$(FUZZ_SMOKE_RUNS) $(FUZZ_BUILD)/smoke/npy
 

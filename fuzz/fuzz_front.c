@@ -13,9 +13,13 @@
  *      printed closed program must parse and check without an error, and
  *      print back unchanged (`gradc fmt D` == D);
  *   6. when the program is small (every var at most 4096 elements, at most
- *      200 vars, bounded work), eval_prog on the derived program with
- *      deterministic inputs, and on the re-parsed derived program: the two
- *      must agree.
+ *      200 vars, bounded work), eval_prog with deterministic inputs on the
+ *      derived program and on the re-parsed derived program: the two must
+ *      agree bit for bit; and on the program as written: its variables
+ *      must have the same values in the derived program (to 1e-7, where
+ *      every value is finite and below 1e4); and the derived gradients must
+ *      match central finite differences along a direction (where the
+ *      differences show the function is smooth there).
  * A violation of 2, 5 or 6 prints what went wrong and abort()s, so libFuzzer
  * reports it like a crash. Everything lives in arenas freed at the end.
  *
@@ -244,6 +248,119 @@ static void eval_compare(Prog *p, Prog *q, const Text *printed)
     eval_free(q, qv);
 }
 
+/* The program as written (checked) and its derived program compute the
+ * same forward values, up to the rounding of the simplifier's rewrites
+ * (2 * (3 * x) -> 6 * x, log(sigmoid(x)) -> -softplus(-x), ...). Compared
+ * only where every value of the written program is finite and moderate,
+ * where rounding cannot be amplified into a false alarm. */
+static void eval_forward_compare(Prog *written, Prog *derived)
+{
+    if (!evaluable(written) || !evaluable(derived))
+        return;
+    double **wv = eval_alloc(written), **dv = eval_alloc(derived);
+    eval_prog(written, wv);
+    eval_prog(derived, dv);
+    bool tame = true;
+    for (int v = 0; v < written->nvars && tame; v++) {
+        int64_t n = shape_numel(written->vars[v].shape);
+        for (int64_t i = 0; i < n && tame; i++)
+            tame = isfinite(wv[v][i]) && fabs(wv[v][i]) < 1e4;
+    }
+    for (int v = 0; v < written->nvars && tame; v++) {
+        const Var *x = &written->vars[v];
+        if (x->kind != VAR_STEP)
+            continue;
+        int w = prog_find(derived, x->name);
+        if (w < 0 || derived->vars[w].temp || !shape_eq(derived->vars[w].shape, x->shape)) {
+            fprintf(stderr, "fuzz_front: '%s' is missing from the derived program\n", x->name);
+            abort();
+        }
+        int64_t n = shape_numel(x->shape);
+        for (int64_t i = 0; i < n; i++) {
+            double a = wv[v][i], b = dv[w][i];
+            if (!(fabs(a - b) <= 1e-7 * (1 + fabs(a)))) {
+                Text t;
+                print_to(&t, derived, PR_PROG);
+                fprintf(stderr, "fuzz_front: '%s'[%lld] is %.17g as written but %.17g in the "
+                        "derived program\n", x->name, (long long)i, a, b);
+                violation("forward values differ", &t, NULL, NULL);
+            }
+        }
+    }
+    eval_free(written, wv);
+    eval_free(derived, dv);
+}
+
+/* The derived gradients against central finite differences, along one
+ * direction u over every input (so three extra evaluations, not one per
+ * element): the directional derivative sum(dX * uX) must match
+ * (L(x + h u) - L(x - h u)) / 2h. Reported only when the differences for
+ * h = 1e-4, 1e-5 and 1e-6 agree with each other (so the function is
+ * smooth at x, not at a kink of relu or abs, and well conditioned) and
+ * disagree with the derivation by a hundred times more. */
+static double eval_result(Prog *p, double **vals, double *const *base, double *const *dir,
+                          double h)
+{
+    for (int v = 0; v < p->nvars; v++) {
+        if (p->vars[v].kind != VAR_INPUT)
+            continue;
+        int64_t n = shape_numel(p->vars[v].shape);
+        for (int64_t i = 0; i < n; i++)
+            vals[v][i] = base[v][i] + h * dir[v][i];
+    }
+    eval_prog(p, vals);
+    return vals[p->result][0];
+}
+
+static void gradient_check(Prog *p)
+{
+    if (!p->derived || !evaluable(p) || !shape_is_scalar(p->vars[p->result].shape))
+        return;
+    double **vals = eval_alloc(p), **base = eval_alloc(p), **dir = eval_alloc(p);
+    eval_prog(p, vals);
+    bool tame = true;
+    for (int v = 0; v < p->nvars && tame; v++) {
+        if (p->vars[v].dead)
+            continue;
+        int64_t n = shape_numel(p->vars[v].shape);
+        for (int64_t i = 0; i < n && tame; i++)
+            tame = isfinite(vals[v][i]) && fabs(vals[v][i]) < 1e4;
+    }
+    double analytic = 0;
+    for (int v = 0; v < p->nvars && tame; v++) {
+        if (p->vars[v].kind != VAR_INPUT || p->grad[v] < 0)
+            continue;
+        int64_t n = shape_numel(p->vars[v].shape);
+        char name[300];
+        snprintf(name, sizeof name, "direction %s", p->vars[v].name);
+        fill_input(dir[v], n, name);
+        for (int64_t i = 0; i < n; i++)
+            analytic += vals[p->grad[v]][i] * dir[v][i];
+    }
+    if (tame) {
+        for (int v = 0; v < p->nvars; v++)
+            if (p->vars[v].kind == VAR_INPUT)
+                memcpy(base[v], vals[v], (size_t)shape_numel(p->vars[v].shape) * sizeof **base);
+        double fd[3], hs[3] = {1e-4, 1e-5, 1e-6};
+        for (int k = 0; k < 3; k++)
+            fd[k] = (eval_result(p, vals, base, dir, hs[k]) -
+                     eval_result(p, vals, base, dir, -hs[k])) / (2 * hs[k]);
+        double scale = 1 + fabs(analytic) + fabs(fd[1]);
+        bool smooth = isfinite(fd[0]) && isfinite(fd[1]) && isfinite(fd[2]) &&
+                      fabs(fd[0] - fd[1]) <= 1e-5 * scale && fabs(fd[1] - fd[2]) <= 1e-5 * scale;
+        if (smooth && !(fabs(analytic - fd[1]) <= 1e-3 * scale)) {
+            Text t;
+            print_to(&t, p, PR_PROG);
+            fprintf(stderr, "fuzz_front: directional derivative %.17g, finite differences "
+                    "%.17g %.17g %.17g\n", analytic, fd[0], fd[1], fd[2]);
+            violation("the derived gradient does not match finite differences", &t, NULL, NULL);
+        }
+    }
+    eval_free(p, vals);
+    eval_free(p, base);
+    eval_free(p, dir);
+}
+
 /* ------------------------------------------------------------------ main */
 
 static void print_all(Prog *p)
@@ -257,12 +374,17 @@ static void print_all(Prog *p)
     dump_prog(null, p, "fuzz");
 }
 
-/* Derives p (normalized), prints it every way and round-trips it. */
-static void derive_and_check(Prog *p, const bool *wrt, Diag *d, bool eval)
+/* Derives p (normalized from `written`), prints it every way and
+ * round-trips it. */
+static void derive_and_check(Prog *written, Prog *p, const bool *wrt, Diag *d, bool eval)
 {
     if (shape_is_scalar(p->vars[p->result].shape))
         grad_derive(p, wrt, d);
     print_all(p);
+    if (eval) {
+        eval_forward_compare(written, p);
+        gradient_check(p);
+    }
 
     Arena *ra = arena_new();
     Text derived;
@@ -319,7 +441,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     uint64_t h = fnv1a(data, size);
     /* Every input. */
-    derive_and_check(prog_normalize(p), NULL, &d, true);
+    derive_and_check(p, prog_normalize(p), NULL, &d, true);
 
     /* A subset of the inputs, from the hash (--wrt). */
     Prog *n = prog_normalize(p);
@@ -328,7 +450,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (int v = 0; v < n->nvars; v++)
         if (n->vars[v].kind == VAR_INPUT)
             wrt[v] = (h >> (k++ % 61)) & 1;
-    derive_and_check(n, wrt, &d, false);
+    derive_and_check(p, n, wrt, &d, false);
 
 done:
     arena_free(a);
