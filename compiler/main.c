@@ -136,10 +136,20 @@ static int cmd_grad(int argc, char **argv)
         for (char *name = strtok_r(list, ",", &save); name; name = strtok_r(NULL, ",", &save)) {
             int v = prog_find(p, name);
             if (v < 0 || p->vars[v].kind != VAR_INPUT) {
-                status = bad_usage("--wrt: '%s' is not an input of the program", name);
+                status = bad_usage(v >= 0 && p->vars[v].kind == VAR_DATA
+                                       ? "--wrt: '%s' is data, which gets no gradient"
+                                       : "--wrt: '%s' is not an input of the program",
+                                   name);
                 goto done;
             }
             want[v] = true;
+        }
+        bool any = false;
+        for (int v = 0; v < p->nvars; v++)
+            any = any || want[v];
+        if (!any) {
+            status = bad_usage("%s", "--wrt needs at least one input, e.g. --wrt A,B");
+            goto done;
         }
     }
     const Var *r = &p->vars[p->result];
