@@ -11,9 +11,12 @@
 #   llvm-19-dev                  llvm-config-19 and the LLVM C API headers
 #   llvm-19-tools                FileCheck, not and lit (/usr/lib/llvm-19/...)
 #   clang-19                     compiles programs that use generated .so/.h files
+#   libclang-rt-19-dev           clang-19's sanitizer runtimes (ThreadSanitizer for
+#                                `make check-tsan`); only recommended by clang-19
 #   graphviz                     dot, to validate `gradc grad --dot`
 #   python3, python3-numpy       /usr/bin/python3 with NumPy (lit, .npy checks)
-#   valgrind                     memory checking of generated code
+#   valgrind                     memory and thread checking of generated code
+#                                (`make check-valgrind`, `make check-tsan`)
 #
 # Idempotent: when everything is present it prints nothing and exits 0.
 # Exit status: 0 all present (or installed), 1 something is missing.
@@ -52,6 +55,7 @@ present() {
         test -x $LLVM/bin/FileCheck && test -x $LLVM/bin/not &&
             test -e $LLVM/build/utils/lit/lit.py ;;
     clang-19) command -v clang-19 ;;
+    libclang-rt-19-dev) compgen -G "$LLVM/lib/clang/*/lib/*/libclang_rt.tsan*" ;;
     graphviz) command -v dot ;;
     python3) test -x $PY ;;
     python3-numpy) $PY -c 'import numpy' ;;
@@ -67,7 +71,7 @@ if command -v cc >/dev/null 2>&1; then
     case ${v%%.*} in [0-9]*) gcc_major=${v%%.*} ;; esac
 fi
 PKGS=(make gcc libc6-dev "libgcc-$gcc_major-dev" flex bison llvm-19-dev llvm-19-tools
-      clang-19 graphviz python3 python3-numpy valgrind)
+      clang-19 libclang-rt-19-dev graphviz python3 python3-numpy valgrind)
 
 missing_pkgs() {
     local p

@@ -5,6 +5,14 @@
 #   make test        setup, build, then lit (tests/) and the C unit tests (tests/unit)
 #   make check-asan  the same suite built in build-asan with ASan + UBSan; any
 #                    sanitizer report (leaks included) fails the test it happens in
+#   make check-valgrind  the generated .so of every example (and of every
+#                    tests/backend/ops program) driven under Valgrind memcheck:
+#                    no invalid access, no uninitialised read, no leak
+#   make check-tsan  the generated .so of the examples called from 4 threads
+#                    at once by a driver built with -fsanitize=thread, the
+#                    two-thread test (use_seed_conv.c) under TSan, and the
+#                    same calls under Valgrind's helgrind
+#                    (both: tests/sanitize/check.sh, which describes them)
 #   make test-suite  build and run the suite in $(BUILD) without running setup
 #
 # Variables: SETUP=: skips the package check; LIT_OPTS adds lit options
@@ -31,7 +39,13 @@ ASAN_ENV = ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:halt_on_error=1:detect_s
 UNIT_SRCS := $(wildcard tests/unit/*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(UNIT_SRCS))
 
-.PHONY: setup demo test test-suite check-asan unit lit
+# check-valgrind and check-tsan work in $(BUILD)/sanitize/; TSAN_CC compiles
+# the TSan programs (clang-19: its runtime re-executes the program when the
+# kernel's address-space randomisation is too high for TSan; gcc 12's cannot).
+SANITIZE_DIR = $(BUILD)/sanitize
+TSAN_CC ?= clang-19
+
+.PHONY: setup demo test test-suite check-asan check-valgrind check-tsan unit lit
 
 setup:
 	@$(SETUP)
@@ -46,6 +60,15 @@ test: setup
 check-asan: setup
 	@$(ASAN_ENV) $(MAKE) --no-print-directory BUILD=$(ASAN_BUILD) SAN="$(ASAN_SAN)" \
 	    OPT="-O1 -g" test-suite
+
+check-valgrind: setup
+	@$(MAKE) --no-print-directory all
+	GRADC=$(abspath $(GRADC)) CC="$(CC)" bash tests/sanitize/check.sh valgrind $(SANITIZE_DIR)/valgrind
+
+check-tsan: setup
+	@$(MAKE) --no-print-directory all
+	GRADC=$(abspath $(GRADC)) CC="$(CC)" TSAN_CC="$(TSAN_CC)" \
+	    bash tests/sanitize/check.sh tsan $(SANITIZE_DIR)/tsan
 
 # Both halves run even when the first fails; the target fails if either did.
 test-suite: all $(UNIT_BINS)

@@ -26,13 +26,17 @@
 #   as f64 -O2 and f32 -O2. Everything is built with `--cpu generic`: code for
 #   this machine's CPU may use AVX-512, which Valgrind cannot execute (SIGILL).
 #   When the CPU has no AVX-512, the examples are also built for it (native)
-#   and driven. Then `gradc run` on one example (the JIT) runs under memcheck.
+#   and driven. And `gradc run` on one example (the JIT) runs under memcheck
+#   (leaks: definite and indirect only, as LLVM keeps some memory to the end).
 #   Memcheck sees the red zones of heap blocks only: an overrun of a stack
 #   temporary inside the generated code is not seen.
 #
 # tsan: the driver is built with `clang-19 -fsanitize=thread` and drives every
-#   examples/*.grad (built for this machine's CPU) from 4 threads x 20000
-#   calls at once, every call checked against the first one bit for bit;
+#   program of $TSAN_PROGRAMS (every examples/*.grad, and the two of
+#   tests/backend/ops whose code mallocs a workspace or calls the runtime's
+#   matmul kernel), built for this machine's CPU, from 4 threads x 20000
+#   calls at once (a thread stops early after 3 s: the large programs), every
+#   call checked against the first one bit for bit;
 #   tests/backend/Inputs/use_seed_conv.c (the two-thread test of
 #   tests/backend/shared_object.test) is built with -fsanitize=thread too and
 #   run. TSAN_OPTIONS=halt_on_error=1:exitcode=66 makes any report fail.
@@ -40,8 +44,8 @@
 #   -fsanitize=thread), so TSan checks the callers, the shared inputs, libc
 #   and the thread handling, not the accesses inside the .so. Those are
 #   checked by Valgrind's helgrind, which instruments the machine code: the
-#   examples seed_conv and mlp (--cpu generic) are driven by 2 threads under
-#   helgrind (--error-exitcode=99).
+#   same programs (--cpu generic) are driven by 2 threads under helgrind
+#   (--error-exitcode=99).
 #
 # Self-tests: each mode first checks that it can fail. tests/sanitize/
 # bad_model.c is a hand-written model .so with one deliberate bug chosen by
@@ -57,7 +61,7 @@
 # Environment: GRADC (default build/gradc), CC (cc), TSAN_CC (clang-19),
 # VALGRIND (valgrind), JOBS (parallel runs; default the number of CPUs),
 # VALGRIND_PROGRAMS, TSAN_PROGRAMS (space-separated .grad files),
-# TSAN_ITERS (20000), VALGRIND_JIT (1: also `gradc run` under memcheck).
+# TSAN_ITERS (20000), TSAN_SECONDS (3), VALGRIND_JIT (1: also `gradc run` under memcheck).
 # Exit status 0 when every check passed, 1 otherwise. The logs of every run are
 # kept in OUTDIR; those of a failed run are printed.
 set -uo pipefail
@@ -78,13 +82,18 @@ TSAN_CC=${TSAN_CC:-clang-19}
 VALGRIND=${VALGRIND:-valgrind}
 JOBS=${JOBS:-$(nproc 2>/dev/null || echo 2)}
 TSAN_ITERS=${TSAN_ITERS:-20000}
+TSAN_SECONDS=${TSAN_SECONDS:-3}
 VALGRIND_JIT=${VALGRIND_JIT:-1}
 if [ -z "${VALGRIND_PROGRAMS:-}" ]; then
     VALGRIND_PROGRAMS=$(ls "$root"/examples/*.grad "$root"/tests/backend/ops/*.grad \
         "$root"/tests/backend/Inputs/keywords.grad)
 fi
-TSAN_PROGRAMS=${TSAN_PROGRAMS:-$(ls "$root"/examples/*.grad)}
+# examples, plus the programs whose generated code allocates a workspace on
+# the heap or calls the runtime's matmul kernel
+TSAN_PROGRAMS=${TSAN_PROGRAMS:-$(ls "$root"/examples/*.grad "$root"/tests/backend/ops/heap_workspace.grad \
+    "$root"/tests/backend/ops/matmul_kernel.grad)}
 
+# shellcheck disable=SC2054 # the commas are in option values
 MEMCHECK=("$VALGRIND" -q --tool=memcheck --error-exitcode=99 --leak-check=full
           --errors-for-leak-kinds=definite,indirect,possible --show-leak-kinds=definite,indirect,possible
           --track-origins=yes --keep-debuginfo=yes)
@@ -108,11 +117,11 @@ fail() {
 # passes if it exits with status WANT. Prints one line either way, and the
 # log of a failure.
 run() {
-    local want=$1 name=$2 status=0
+    local want=$1 name=$2 status=0 t0=$SECONDS
     shift 2
     "$@" >"$out/logs/$name.log" 2>&1 || status=$?
     if [ "$status" -eq "$want" ]; then
-        echo "ok    $name (exit status $status)"
+        echo "ok    $name (exit status $status, $((SECONDS - t0))s)"
         return 0
     fi
     echo "FAIL: $name: exit status $status, expected $want; log $out/logs/$name.log:"
@@ -129,7 +138,7 @@ pool_add() {
     pool_n=$((pool_n + 1))
     while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do wait -n 2>/dev/null || true; done
     ( run "$@" >"$out/logs/pool.$i.txt" ) &
-    pool_pids[$i]=$!
+    pool_pids[i]=$!
 }
 pool_wait() {
     local i
@@ -198,6 +207,12 @@ if [ "$mode" = valgrind ]; then
     done
 
     echo "--- memcheck: the generated code of every program"
+    # the slowest run first: gradc itself and its JIT (LLVM) under memcheck
+    if [ "$VALGRIND_JIT" = 1 ]; then
+        pool_add 0 "memcheck-gradc-run-seed_conv" \
+            "${MEMCHECK[@]}" --errors-for-leak-kinds=definite,indirect \
+            "$GRADC" run "$root/examples/seed_conv.grad" --seed 7
+    fi
     configs=("f64-O2:--dtype f64 -O2 --cpu generic" "f32-O2:--dtype f32 -O2 --cpu generic"
              "f64-O0:--dtype f64 -O0 --cpu generic")
     if grep -q avx512 /proc/cpuinfo 2>/dev/null; then
@@ -230,11 +245,6 @@ if [ "$mode" = valgrind ]; then
                 "${MEMCHECK[@]}" "$out/drive" --threads 2 --iters 2 "${others[@]}"
         fi
     done
-    if [ "$VALGRIND_JIT" = 1 ]; then
-        pool_add 0 "memcheck-gradc-run-seed_conv" \
-            "${MEMCHECK[@]}" --errors-for-leak-kinds=definite,indirect \
-            "$GRADC" run "$root/examples/seed_conv.grad" --seed 7
-    fi
     pool_wait
 else
     command -v "$TSAN_CC" >/dev/null || { echo "check.sh: no $TSAN_CC (scripts/setup.sh installs clang-19)"; exit 1; }
@@ -256,12 +266,13 @@ else
     check 0 selftest-helgrind-0-control "${HELGRIND[@]}" "$out/drive" "$out/bad/bug0.so" bad --threads 2 --iters 3
     check 99 selftest-helgrind-5-race "${HELGRIND[@]}" "$out/drive" "$out/bad/bug5.so" bad --threads 2 --iters 3
 
-    echo "--- ThreadSanitizer: 4 threads x $TSAN_ITERS calls of every example's _grad"
+    echo "--- ThreadSanitizer: 4 threads x $TSAN_ITERS calls (or ${TSAN_SECONDS}s) of each program's _grad"
     for f in $TSAN_PROGRAMS; do
         build native "$f" || continue
         so=$(so_path "$f" native)
         stem=$(basename "$so" .so)
-        pool_add 0 "tsan-$stem" "$out/drive-tsan" "$so" "$stem" --threads 4 --iters "$TSAN_ITERS"
+        pool_add 0 "tsan-$stem" "$out/drive-tsan" "$so" "$stem" --threads 4 --iters "$TSAN_ITERS" \
+            --seconds "$TSAN_SECONDS"
     done
     pool_wait
 
@@ -279,8 +290,8 @@ else
         sed 's/^/    /' "$out/logs/use.log"
     fi
 
-    echo "--- helgrind: 2 threads in the generated code of seed_conv and mlp"
-    for f in "$root/examples/seed_conv.grad" "$root/examples/mlp.grad"; do
+    echo "--- helgrind: 2 threads in the generated code of the same programs"
+    for f in $TSAN_PROGRAMS; do
         build generic "$f" --cpu generic || continue
         so=$(so_path "$f" generic)
         stem=$(basename "$so" .so)

@@ -5,7 +5,7 @@
  * without the header would) and calls PREFIX_eval and PREFIX_grad with
  * deterministic inputs.
  *
- *   drive [--threads N] [--iters K] LIB.so PREFIX [LIB.so PREFIX]...
+ *   drive [--threads N] [--iters K] [--seconds S] LIB.so PREFIX [LIB.so PREFIX]...
  *
  * (several libraries: each in turn, loaded, checked and closed).
  * Every argument is its own heap block of exactly its size, so that an
@@ -20,13 +20,15 @@
  *   - _grad called again, its outputs first filled with garbage, gives the
  *     same bits (it overwrites, never adds into, its outputs);
  *   - the inputs are never written;
- *   - with --threads N, N threads call _grad (and _eval) K times each at once,
- *     on shared inputs and their own outputs, and every call gives exactly
- *     the bits of the first call (the functions are reentrant).
+ *   - with --threads N, N threads call _grad (and _eval) K times each at once
+ *     (or fewer: a thread stops after S seconds, if given), on shared inputs
+ *     and their own outputs, and every call gives exactly the bits of the
+ *     first call (the functions are reentrant).
  * Then it frees everything and dlcloses the library, so that any leak is
  * the library's.
  *
- * Prints one line, e.g. "drive mlp: f64, 11 args, 2 threads x 3 calls: ok";
+ * Prints one line per library, e.g.
+ * "drive mlp: f64, 11 args, 0 non-finite, 2 threads, 6 calls: ok";
  * exit status 0 when every check passed, 1 when one failed, 2 when the
  * library cannot be used (usage, dlopen, unsupported model).
  *
@@ -41,6 +43,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #ifndef GRADC_MODEL_DEFINED
 #define GRADC_MODEL_DEFINED
@@ -161,6 +164,15 @@ static P inputs[MAXARGS];        /* the inputs, shared by every call */
 static P ref_eval[MAXARGS];      /* the outputs of the first _eval call */
 static P ref_grad[MAXARGS];      /* the outputs of the first _grad call */
 static int iters = 3;
+static double seconds; /* 0: no time limit */
+static long calls;     /* _grad calls made by the threads */
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
 static int failures;
 static pthread_mutex_t fail_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -250,7 +262,9 @@ static void *worker(void *arg)
 {
     (void)arg;
     P a[MAXARGS];
-    for (int k = 0; k < iters; k++) {
+    double end = now() + seconds;
+    int k;
+    for (k = 0; k < iters && (seconds <= 0 || now() < end); k++) {
         outputs(a, m->nargs, k % 2 ? 0xff : -1);
         call(grad_fn, m->nargs, a);
         same_bits(a, ref_grad, m->nargs, m->has_grad ? "_grad in a thread" : "_eval in a thread");
@@ -262,6 +276,9 @@ static void *worker(void *arg)
             free_outputs(a, m->neval_args);
         }
     }
+    pthread_mutex_lock(&fail_lock);
+    calls += k;
+    pthread_mutex_unlock(&fail_lock);
     return NULL;
 }
 
@@ -326,6 +343,7 @@ static int check_model(void)
 static int drive(const char *lib, int nthreads)
 {
     failures = 0;
+    calls = 0;
     m = NULL;
     eval_fn = grad_fn = NULL;
     memset(nbytes, 0, sizeof nbytes);
@@ -449,8 +467,8 @@ static int drive(const char *lib, int nthreads)
     if (dlclose(h) != 0)
         fail("dlclose: %s", dlerror());
 
-    printf("drive %s: %s, %d args, %ld non-finite, %d threads x %d calls: %s\n", prefix, dtype,
-           nargs, nonfinite, nthreads, iters, failures ? "FAILED" : "ok");
+    printf("drive %s: %s, %d args, %ld non-finite, %d threads, %ld calls: %s\n", prefix, dtype,
+           nargs, nonfinite, nthreads, calls, failures ? "FAILED" : "ok");
     return failures ? 1 : 0;
 }
 
@@ -463,6 +481,8 @@ int main(int argc, char **argv)
             nthreads = atoi(argv[++i]);
         else if (strcmp(argv[i], "--iters") == 0 && i + 1 < argc)
             iters = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--seconds") == 0 && i + 1 < argc)
+            seconds = atof(argv[++i]);
         else if (argv[i][0] != '-' && i + 1 < argc && nlibs < 256) {
             libs[nlibs] = argv[i];
             prefixes[nlibs++] = argv[++i];
@@ -480,6 +500,6 @@ int main(int argc, char **argv)
     return status;
 
 usage:
-    fprintf(stderr, "usage: drive [--threads N] [--iters K] LIB.so PREFIX [LIB.so PREFIX]...\n");
+    fprintf(stderr, "usage: drive [--threads N] [--iters K] [--seconds S] LIB.so PREFIX [LIB.so PREFIX]...\n");
     return 2;
 }
