@@ -73,7 +73,7 @@ static void diag_show(FILE *out, const Source *src, Span sp) {
         ls--;
     while (le < len && le - at < DIAG_SCAN && t[le] != '\n')
         le++;
-    if ((le == len || t[le] == '\n') && le > ls && t[le - 1] == '\r')
+    if (le < len && t[le] == '\n' && le > ls && t[le - 1] == '\r') /* CRLF */
         le--;
     if (b < ls)
         b = ls;

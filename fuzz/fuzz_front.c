@@ -248,14 +248,36 @@ static void eval_compare(Prog *p, Prog *q, const Text *printed)
     eval_free(q, qv);
 }
 
+static void count_softplus(Node *n, void *ctx)
+{
+    if (n->op == OP_SOFTPLUS)
+        ++*(int *)ctx;
+}
+
+/* softplus nodes in the forward steps of p. */
+static int softplus_nodes(Prog *p)
+{
+    int count = 0;
+    for (int v = 0; v < p->nvars; v++)
+        if (p->vars[v].kind == VAR_STEP && p->vars[v].def && !p->vars[v].dead)
+            node_walk(p->g, p->vars[v].def, count_softplus, &count);
+    return count;
+}
+
 /* The program as written (checked) and its derived program compute the
  * same forward values, up to the rounding of the simplifier's rewrites
- * (2 * (3 * x) -> 6 * x, log(sigmoid(x)) -> -softplus(-x), ...). Compared
- * only where every value of the written program is finite and moderate,
- * where rounding cannot be amplified into a false alarm. */
+ * (2 * (3 * x) -> 6 * x, ...). Compared only where every value of the
+ * written program is finite and moderate, where rounding cannot be
+ * amplified into a false alarm, and not when the simplifier rewrote an
+ * unstable form into a stable one (log(sigmoid(x)) -> -softplus(-x), seen
+ * as softplus nodes the written program does not have): there the written
+ * form is the inaccurate one, by design (a finding of the fuzzer:
+ * Y / log(sigmoid(t)) with t near 20 differs in the sixth digit). */
 static void eval_forward_compare(Prog *written, Prog *derived)
 {
     if (!evaluable(written) || !evaluable(derived))
+        return;
+    if (softplus_nodes(derived) > softplus_nodes(written))
         return;
     double **wv = eval_alloc(written), **dv = eval_alloc(derived);
     eval_prog(written, wv);
