@@ -4,6 +4,7 @@
 #   make demo       set up (if needed) and run gradc on an example
 #   make test       set up (if needed), build and run the whole test suite
 #   make check-asan the test suite under AddressSanitizer + UBSan
+#   make install    build/gradc to $(PREFIX)/bin, its runtime to $(PREFIX)/lib/gradc
 #
 # BUILD selects the build directory; SAN adds sanitizer flags, e.g.
 #   make BUILD=build-asan SAN="-fsanitize=address,undefined"
@@ -37,7 +38,8 @@ GRADC := $(BUILD)/gradc
 LIBFRONT := $(BUILD)/libgradc-front.a
 LIBRT := $(BUILD)/libgradcrt.a
 
-.PHONY: all clean demo test check-asan setup
+.PHONY: all clean demo test check-asan setup install
+PREFIX ?= /usr/local
 all: $(GRADC)
 
 $(BUILD)/gen/parser.c $(BUILD)/gen/parser.h: grammar/parser.y
@@ -71,8 +73,15 @@ $(LIBRT): $(RT_OBJS)
 $(GRADC): $(BUILD)/compiler/main.o $(LLVM_OBJS) $(LIBFRONT) $(LIBRT)
 	$(CC) $(OPT) $(SAN) -o $@ $^ $(if $(LLVM_OBJS),$(LLVM_LDFLAGS)) -lm
 
+# gradc finds its runtime (for products that call the matmul kernel) in
+# ../lib/gradc next to the binary.
+install: $(GRADC) $(LIBRT)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/gradc
+	install -m 755 $(GRADC) $(DESTDIR)$(PREFIX)/bin/gradc
+	install -m 644 $(LIBRT) $(DESTDIR)$(PREFIX)/lib/gradc/libgradcrt.a
+
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz
 
 -include tests/tests.mk
 -include fuzz/fuzz.mk

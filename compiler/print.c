@@ -113,18 +113,24 @@ void print_expr(Buf *b, const Prog *p, const Node *n)
 
 static bool is_decl(const Var *x) { return x->kind == VAR_INPUT || x->kind == VAR_DATA; }
 
-/* Declarations: consecutive ones of one kind share a line. */
-static void print_decls(Buf *b, const Prog *p, int from, int to)
+/* Declarations: consecutive ones of one kind share a line; steps that are
+ * not printed (dead ones) do not separate them, so a closed program, whose
+ * forward steps are all dead, prints its declarations as the program it
+ * parses back to does (a finding of fuzz_front: "input A; data int" and
+ * "data X, Y" on two lines read back as "data int, X, Y"). *open is the
+ * kind of the declaration line being written, or -1. */
+static void print_decl(Buf *b, const Var *x, int *open)
 {
-    for (int v = from; v < to; v++) {
-        const Var *x = &p->vars[v];
-        bool first = v == from || p->vars[v - 1].kind != x->kind;
-        buf_printf(b, "%s%s %s[%lld, %lld]", first ? "" : ",",
-                   first ? (x->kind == VAR_INPUT ? "input" : "data") : "", x->name,
-                   (long long)x->shape.dim[0], (long long)x->shape.dim[1]);
-        if (v + 1 == to || p->vars[v + 1].kind != x->kind)
-            buf_putc(b, '\n');
+    if (*open == (int)x->kind) {
+        buf_printf(b, ", %s[%lld, %lld]", x->name, (long long)x->shape.dim[0],
+                   (long long)x->shape.dim[1]);
+        return;
     }
+    if (*open >= 0)
+        buf_putc(b, '\n');
+    buf_printf(b, "%s %s[%lld, %lld]", x->kind == VAR_INPUT ? "input" : "data", x->name,
+               (long long)x->shape.dim[0], (long long)x->shape.dim[1]);
+    *open = (int)x->kind;
 }
 
 static void flush(FILE *out, Buf *b)
@@ -138,23 +144,25 @@ void print_prog(FILE *out, const Prog *p)
 {
     Buf b;
     buf_init(&b, p->arena);
+    int open = -1;
     for (int v = 0; v < p->nvars; v++) {
         const Var *x = &p->vars[v];
         if (x->dead)
             continue;
         if (is_decl(x)) {
-            int end = v;
-            while (end < p->nvars && is_decl(&p->vars[end]))
-                end++;
-            print_decls(&b, p, v, end);
-            v = end - 1;
+            print_decl(&b, x, &open);
             continue;
         }
+        if (open >= 0)
+            buf_putc(&b, '\n');
+        open = -1;
         buf_printf(&b, "%s = ", x->name);
         print_expr(&b, p, x->def);
         buf_putc(&b, '\n');
         flush(out, &b);
     }
+    if (open >= 0)
+        buf_putc(&b, '\n');
     flush(out, &b);
 }
 

@@ -84,10 +84,12 @@ $(FUZZ_BUILD)/fuzz_front: fuzz/fuzz_front.c $(FUZZ_FRONT_OBJS) compiler/gradc.h 
 $(FUZZ_BUILD)/fuzz_npy: fuzz/fuzz_npy.c $(FUZZ_RT_OBJS) runtime/gradc_rt.h
 	$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_LDFLAGS) -o $@ $< $(FUZZ_RT_OBJS) -lm
 
-# The .grad seeds, copied into directory $(1) under names made from their
+# The .grad seeds (and the inputs fuzz_front found, tests/fuzz-regress/
+# Inputs/*.bin), copied into directory $(1) under names made from their
 # paths (examples/conv.grad -> examples_conv.grad: no two collide).
 FUZZ_SEED_DIRS := examples tests/grad tests/diag tests/fuzz-regress
-fuzz_seed_front = for f in $$(find $(FUZZ_SEED_DIRS) -type f -name '*.grad' 2>/dev/null); do \
+fuzz_seed_front = for f in $$(find $(FUZZ_SEED_DIRS) -type f -name '*.grad' -o -name '*.bin' \
+	    2>/dev/null); do \
 	    cp "$$f" "$(1)/$$(echo "$$f" | tr / _)"; done
 
 # Seeds go into the working corpora (existing entries are kept).
@@ -118,7 +120,7 @@ fuzz-smoke: fuzz-build
 	@$(call fuzz_seed_front,$(FUZZ_BUILD)/smoke/front)
 	@cp fuzz/corpus/npy/* $(FUZZ_BUILD)/smoke/npy/
 	@if [ -d tests/fuzz-regress ]; then \
-	    $(FUZZ_FRONT_RUN) $$(find tests/fuzz-regress -type f -name '*.grad') \
+	    $(FUZZ_FRONT_RUN) $$(find tests/fuzz-regress -type f -name '*.grad' -o -name '*.bin') \
 	        >$(FUZZ_BUILD)/smoke/regress.log 2>&1 || \
 	        { cat $(FUZZ_BUILD)/smoke/regress.log; exit 1; }; \
 	    echo "fuzz-smoke: $$(grep -c '^Executed' $(FUZZ_BUILD)/smoke/regress.log) regression inputs pass"; fi

@@ -10,6 +10,7 @@
 #   gradc          the gradc binary under test
 #   FileCheck, not LLVM 19's tools
 #   %examples      the examples/ directory
+#   %build         the build directory (libgradcrt.a is there)
 #   %python        /usr/bin/python3 (with NumPy)
 #   %expect_exit   %expect_exit N CMD...: runs CMD, passes if it exits with status
 #                  exactly N (and did not crash)
@@ -20,7 +21,8 @@
 # `gradc-check` when `gradc check` works on a trivial program; tests
 # compare gradients with finite differences under `%if gradc-check %{ ... %}`.
 # --param check=1 forces the feature on (a broken `gradc check` then fails
-# those tests instead of skipping them), --param check=0 forces it off.
+# those tests instead of skipping them; `make test` and `make check-asan` pass
+# it), --param check=0 forces it off.
 
 import os
 import subprocess
@@ -74,6 +76,7 @@ config.substitutions.append((tool("gradc"), gradc))
 config.substitutions.append((tool("FileCheck"), os.path.join(llvm_tools, "FileCheck")))
 config.substitutions.append((tool("not"), os.path.join(llvm_tools, "not")))
 config.substitutions.append(("%examples", examples))
+config.substitutions.append(("%build", build))
 config.substitutions.append(("%python", python))
 config.substitutions.append(
     ("%expect_exit", "%s %s" % (python, os.path.join(here, "Inputs", "expect_exit.py"))))

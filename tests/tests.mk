@@ -84,6 +84,7 @@ lit: all
 	    --param llvm_tools=$(LLVM_TOOLS) \
 	    --param python=$(PYTHON) \
 	    --param sanitizers=$(if $(strip $(SAN)),1,0) \
+	    --param check=1 \
 	    $(LIT_OPTS) tests
 
 # Every tests/unit/*.c is a program that links with the front end and the
