@@ -200,9 +200,9 @@ void grad_derive(Prog *p, const bool *wrt, Diag *d)
                 contribute(g, adj, def->arg[i]->var, c[i]);
     }
 
-    p->grad = arena_alloc(p->arena, (size_t)nfwd * sizeof *p->grad);
+    int *gin = arena_alloc(p->arena, (size_t)nfwd * sizeof *gin); /* per input */
     for (int v = 0; v < nfwd; v++) {
-        p->grad[v] = -1;
+        gin[v] = -1;
         const Var *x = &p->vars[v];
         if (x->kind != VAR_INPUT || (wrt && !wrt[v]))
             continue;
@@ -212,14 +212,14 @@ void grad_derive(Prog *p, const bool *wrt, Diag *d)
                          x->name, p->vars[p->result].name);
         Node *sum = adj_sum(g, adj, v);
         Node *def = sum ? reuse(&r, sum) : g_const(g, 0, x->shape);
-        p->grad[v] = add_adjoint(p, v, def);
+        gin[v] = add_adjoint(p, v, def);
     }
 
     /* Dead steps: adjoints that no wanted gradient reads. */
     bool *live = arena_alloc(p->arena, (size_t)p->nvars * sizeof *live);
     for (int v = 0; v < nfwd; v++)
-        if (p->grad[v] >= 0)
-            live[p->grad[v]] = true;
+        if (gin[v] >= 0)
+            live[gin[v]] = true;
     for (int v = p->nvars - 1; v >= nfwd; v--) {
         if (live[v])
             node_walk(g, p->vars[v].def, mark_live, live);
@@ -227,11 +227,10 @@ void grad_derive(Prog *p, const bool *wrt, Diag *d)
             p->vars[v].dead = true;
     }
     /* p->grad covers every var, adjoints included (they have none) */
-    int *grad = arena_alloc(p->arena, (size_t)p->nvars * sizeof *grad);
-    memcpy(grad, p->grad, (size_t)nfwd * sizeof *grad);
+    p->grad = arena_alloc(p->arena, (size_t)p->nvars * sizeof *p->grad);
+    memcpy(p->grad, gin, (size_t)nfwd * sizeof *p->grad);
     for (int v = nfwd; v < p->nvars; v++)
-        grad[v] = -1;
-    p->grad = grad;
+        p->grad[v] = -1;
     p->derived = true;
 }
 
